@@ -1,0 +1,413 @@
+//! The canonical-form writer: walks a node-set without recursion and renders elements,
+//! namespace declarations, attributes and character data as the C14N specifications say.
+
+use std::io::Write;
+
+use super::algorithm::{Algorithm, Family};
+use super::sink::Buffered;
+use super::{C14nError, NodeSet};
+use crate::xml::{ElementRef, NodeData, NodeId, NodeRef, Tree, XML_NS, bytes_cmp};
+
+/// One namespace binding: prefix (`None` = default) → URI (`""` = no namespace).
+type Binding<'a> = (Option<&'a str>, &'a str);
+
+struct Renderer<'a, W: Write> {
+    tree: &'a Tree,
+    alg: &'a Algorithm,
+    comments: bool,
+    exclude: Option<NodeId>,
+    out: Buffered<W>,
+    /// Every declaration in scope, outermost first (innermost wins on lookup).
+    in_scope: Vec<Binding<'a>>,
+    /// What output ancestors have rendered, outermost first.
+    rendered: Vec<Binding<'a>>,
+    scratch_prefixes: Vec<Option<&'a str>>,
+    scratch_attrs: Vec<AttrKey<'a>>,
+}
+
+/// (namespace, local name, qname, value) of an attribute, sorted by the first two.
+type AttrKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// Canonicalizes `set` of `tree`; `root` is the document element (`None` for a fragment,
+/// which has no whole-document form).
+pub(super) fn canonicalize<W: Write>(
+    tree: &Tree,
+    root: Option<NodeId>,
+    set: &NodeSet,
+    alg: &Algorithm,
+    out: W,
+) -> Result<(), C14nError> {
+    let mut r = Renderer {
+        tree,
+        alg,
+        comments: alg.with_comments && set.comments,
+        exclude: set.exclude,
+        out: Buffered::new(out),
+        in_scope: Vec::new(),
+        rendered: Vec::new(),
+        scratch_prefixes: Vec::new(),
+        scratch_attrs: Vec::new(),
+    };
+    match set.apex {
+        None => r.document(root.ok_or(C14nError::NotAnElement)?)?,
+        Some(apex) => {
+            let element = tree.element(apex).ok_or(C14nError::NotAnElement)?;
+            r.seed_ancestors(element);
+            r.subtree(element)?;
+        }
+    }
+    r.out.finish()?;
+    Ok(())
+}
+
+impl<'a, W: Write> Renderer<'a, W> {
+    fn document(&mut self, root: NodeId) -> Result<(), C14nError> {
+        let mut before_root = true;
+        for &id in &self.tree.top {
+            if id == root {
+                before_root = false;
+                if let Some(e) = self.tree.element(id) {
+                    self.subtree(e)?;
+                }
+                continue;
+            }
+            let node = self.tree.node(id);
+            let shown = match &node.data {
+                NodeData::Comment(_) => self.comments,
+                NodeData::Pi { .. } => true,
+                _ => false,
+            };
+            if !shown {
+                continue;
+            }
+            if !before_root {
+                self.out.byte(b'\n')?;
+            }
+            self.leaf(self.tree.node_ref(id))?;
+            if before_root {
+                self.out.byte(b'\n')?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Namespaces declared outside the apex are in scope for it.
+    fn seed_ancestors(&mut self, apex: ElementRef<'a>) {
+        for d in &self.tree.inherited {
+            self.in_scope.push((d.prefix.as_deref(), d.uri.as_str()));
+        }
+        let ancestors: Vec<ElementRef<'a>> = apex.ancestors().collect();
+        for a in ancestors.iter().rev() {
+            for d in a.namespace_declarations() {
+                self.in_scope.push((d.prefix.as_deref(), d.uri.as_str()));
+            }
+        }
+    }
+
+    /// Renders `apex` and everything inside it except the excluded subtree.
+    fn subtree(&mut self, apex: ElementRef<'a>) -> Result<(), C14nError> {
+        // Frames: (element, index of the next child node, marks to restore on close).
+        // Nodes are in document order and an element's subtree ends at `data.end`.
+        let mut stack: Vec<(ElementRef<'a>, usize, usize, usize)> = Vec::new();
+        if Some(apex.node_id()) == self.exclude {
+            return Ok(());
+        }
+        let marks = self.start_tag(apex, true)?;
+        stack.push((apex, apex.node_id().index() + 1, marks.0, marks.1));
+        while let Some(top) = stack.last_mut() {
+            let (element, next, scope_mark, rendered_mark) = *top;
+            if next >= element.data.end {
+                stack.pop();
+                self.end_tag(element)?;
+                self.in_scope.truncate(scope_mark);
+                self.rendered.truncate(rendered_mark);
+                continue;
+            }
+            let child = NodeId(next as u32);
+            let node = self.tree.node_ref(child);
+            top.1 = match node {
+                NodeRef::Element(e) => e.data.end,
+                _ => next + 1,
+            };
+            if Some(child) == self.exclude {
+                continue;
+            }
+            if self.copies_as_written(child) {
+                // Already canonical in the input (see `Node::canonical`): copied as it is.
+                self.out
+                    .push(&self.tree.input.as_bytes()[self.tree.node(child).span.clone()])?;
+                continue;
+            }
+            match node {
+                NodeRef::Element(e) => {
+                    let marks = self.start_tag(e, false)?;
+                    stack.push((e, next + 1, marks.0, marks.1));
+                }
+                leaf => self.leaf(leaf)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `id` (below the apex) is written in the input exactly as inclusive C14N
+    /// writes it and contains nothing that is left out (the excluded subtree; comments and
+    /// PIs are never inside such a node).
+    fn copies_as_written(&self, id: NodeId) -> bool {
+        let node = self.tree.node(id);
+        let end = match &node.data {
+            NodeData::Element(e) => e.end,
+            _ => id.index() + 1,
+        };
+        node.canonical
+            && self.alg.family != Family::Exclusive
+            && !self
+                .exclude
+                .is_some_and(|x| (id.index()..end).contains(&x.index()))
+    }
+
+    fn leaf(&mut self, node: NodeRef<'a>) -> Result<(), C14nError> {
+        match node {
+            NodeRef::Text(t) => escape_text(&mut self.out, t)?,
+            NodeRef::Comment(c) if self.comments => {
+                self.out.push(b"<!--")?;
+                self.out.push(c.as_bytes())?;
+                self.out.push(b"-->")?;
+            }
+            NodeRef::Pi { target, data } => {
+                self.out.push(b"<?")?;
+                self.out.push(target.as_bytes())?;
+                if !data.is_empty() {
+                    self.out.byte(b' ')?;
+                    self.out.push(data.as_bytes())?;
+                }
+                self.out.push(b"?>")?;
+            }
+            NodeRef::Comment(_) | NodeRef::Element(_) => {}
+        }
+        Ok(())
+    }
+
+    fn lookup(list: &[Binding<'a>], prefix: Option<&str>) -> &'a str {
+        list.iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .map_or("", |(_, uri)| *uri)
+    }
+
+    /// Writes the start tag; returns the stack marks to restore after the end tag.
+    fn start_tag(&mut self, e: ElementRef<'a>, apex: bool) -> Result<(usize, usize), C14nError> {
+        let marks = (self.in_scope.len(), self.rendered.len());
+        let declarations = e.namespace_declarations();
+        for d in declarations {
+            self.in_scope.push((d.prefix.as_deref(), d.uri.as_str()));
+        }
+        // Inclusive C14N below the apex can only show what the element declares itself:
+        // most elements declare nothing, and then there is nothing to decide.
+        let inclusive = self.alg.family != Family::Exclusive;
+        if !(inclusive && !apex && declarations.is_empty()) {
+            self.render_namespaces(e, apex);
+        }
+        self.out.byte(b'<')?;
+        self.out.push(e.qname().as_bytes())?;
+        for &(prefix, uri) in &self.rendered[marks.1..] {
+            match prefix {
+                None => self.out.push(b" xmlns=\"")?,
+                Some(p) => {
+                    self.out.push(b" xmlns:")?;
+                    self.out.push(p.as_bytes())?;
+                    self.out.push(b"=\"")?;
+                }
+            }
+            escape_attribute(&mut self.out, uri)?;
+            self.out.byte(b'"')?;
+        }
+        if e.has_attributes() || (apex && inclusive) {
+            self.attributes(e, apex && inclusive)?;
+        }
+        self.out.byte(b'>')?;
+        Ok(marks)
+    }
+
+    /// Decides which namespace declarations `e` shows and pushes them onto `rendered`.
+    fn render_namespaces(&mut self, e: ElementRef<'a>, apex: bool) {
+        // Scratch vectors are reused across elements: no allocation per element.
+        let mut candidates = std::mem::take(&mut self.scratch_prefixes);
+        candidates.clear();
+        self.namespace_candidates(e, apex, &mut candidates);
+        candidates.sort_unstable();
+        candidates.dedup();
+        let shown_from = self.rendered.len();
+        for &prefix in &candidates {
+            let uri = Self::lookup(&self.in_scope, prefix);
+            let before = Self::lookup(&self.rendered[..shown_from], prefix);
+            // A prefix cannot be undeclared in XML 1.0; only the default can become "".
+            if uri != before && (prefix.is_none() || !uri.is_empty()) {
+                self.rendered.push((prefix, uri));
+            }
+        }
+        self.scratch_prefixes = candidates;
+    }
+
+    /// Writes the attributes of `e` in canonical order, with the inherited `xml:*` ones
+    /// when `inherit` (the apex of inclusive C14N).
+    fn attributes(&mut self, e: ElementRef<'a>, inherit: bool) -> Result<(), C14nError> {
+        let mut attrs = std::mem::take(&mut self.scratch_attrs);
+        attrs.clear();
+        attrs.extend(e.attributes().map(|a| {
+            (
+                a.namespace().unwrap_or(""),
+                a.local_name(),
+                a.qname(),
+                a.value(),
+            )
+        }));
+        if inherit {
+            self.inherit_xml_attributes(e, &mut attrs)?;
+        }
+        if attrs.len() > 1 && !attrs.is_sorted_by(|a, b| attr_order(a, b).is_le()) {
+            attrs.sort_unstable_by(attr_order);
+        }
+        for &(_, _, qname, value) in &attrs {
+            self.out.byte(b' ')?;
+            self.out.push(qname.as_bytes())?;
+            self.out.push(b"=\"")?;
+            escape_attribute(&mut self.out, value)?;
+            self.out.byte(b'"')?;
+        }
+        self.scratch_attrs = attrs;
+        Ok(())
+    }
+
+    /// Prefixes whose rendering must be considered for `e`, appended to `out`.
+    fn namespace_candidates(&self, e: ElementRef<'a>, apex: bool, out: &mut Vec<Option<&'a str>>) {
+        match self.alg.family {
+            Family::Exclusive => {
+                out.push(e.prefix());
+                out.extend(
+                    e.attributes()
+                        .filter_map(|a| a.prefix())
+                        .filter(|p| *p != "xml")
+                        .map(Some),
+                );
+                out.extend(self.alg.inclusive_prefixes.iter().map(|p| p.as_deref()));
+            }
+            // The apex shows everything in scope; below it only its own declarations can
+            // differ from what the parent rendered.
+            Family::C14n10 | Family::C14n11 if apex => {
+                out.extend(self.in_scope.iter().map(|(p, _)| *p))
+            }
+            Family::C14n10 | Family::C14n11 => out.extend(
+                e.namespace_declarations()
+                    .iter()
+                    .map(|d| d.prefix.as_deref()),
+            ),
+        }
+    }
+
+    /// Inclusive C14N of a subtree: the apex shows the `xml:*` attributes of its ancestors
+    /// (C14N 1.0: all of them; 1.1: `xml:lang` and `xml:space`, since `xml:id` is not
+    /// inherited and `xml:base` would need URI fix-up, which is refused).
+    fn inherit_xml_attributes(
+        &self,
+        apex: ElementRef<'a>,
+        attrs: &mut Vec<AttrKey<'a>>,
+    ) -> Result<(), C14nError> {
+        for ancestor in apex.ancestors() {
+            for a in ancestor
+                .attributes()
+                .filter(|a| a.namespace() == Some(XML_NS))
+            {
+                let local = a.local_name();
+                if self.alg.family == Family::C14n11 {
+                    match local {
+                        "id" => continue,
+                        "base" => return Err(C14nError::XmlBaseFixup),
+                        _ => {}
+                    }
+                }
+                if !attrs.iter().any(|x| x.0 == XML_NS && x.1 == local) {
+                    attrs.push((XML_NS, local, a.qname(), a.value()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn end_tag(&mut self, e: ElementRef<'a>) -> Result<(), C14nError> {
+        self.out.push(b"</")?;
+        self.out.push(e.qname().as_bytes())?;
+        self.out.byte(b'>')?;
+        Ok(())
+    }
+}
+
+/// Which bytes C14N replaces: [`TEXT`] in character data, [`ATTRIBUTE`] in attribute values.
+const ESCAPED: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'&' as usize] = TEXT | ATTRIBUTE;
+    t[b'<' as usize] = TEXT | ATTRIBUTE;
+    t[b'\r' as usize] = TEXT | ATTRIBUTE;
+    t[b'>' as usize] = TEXT;
+    t[b'"' as usize] = ATTRIBUTE;
+    t[b'\t' as usize] = ATTRIBUTE;
+    t[b'\n' as usize] = ATTRIBUTE;
+    t
+};
+const TEXT: u8 = 1;
+const ATTRIBUTE: u8 = 2;
+
+/// Text at least this long is scanned with memchr (SIMD) rather than byte by byte.
+const LONG_TEXT: usize = 64;
+
+fn replacement(b: u8) -> &'static [u8] {
+    match b {
+        b'&' => b"&amp;",
+        b'<' => b"&lt;",
+        b'>' => b"&gt;",
+        b'"' => b"&quot;",
+        b'\t' => b"&#x9;",
+        b'\n' => b"&#xA;",
+        b'\r' => b"&#xD;",
+        _ => b"",
+    }
+}
+
+/// Character data: `&`, `<`, `>` and `\r` escaped. Long text (a base64 payload) is scanned
+/// with memchr; `\r` (only ever from `&#13;`) is rare enough to send it the byte-wise way.
+fn escape_text<W: Write>(out: &mut Buffered<W>, text: &str) -> std::io::Result<()> {
+    let bytes = text.as_bytes();
+    if bytes.len() < LONG_TEXT || memchr::memchr(b'\r', bytes).is_some() {
+        return escape(out, bytes, TEXT);
+    }
+    let mut from = 0;
+    for i in memchr::memchr3_iter(b'&', b'<', b'>', bytes) {
+        out.push(&bytes[from..i])?;
+        out.push(replacement(bytes[i]))?;
+        from = i + 1;
+    }
+    out.push(&bytes[from..])
+}
+
+fn escape_attribute<W: Write>(out: &mut Buffered<W>, text: &str) -> std::io::Result<()> {
+    escape(out, text.as_bytes(), ATTRIBUTE)
+}
+
+/// Copies `bytes`, replacing those `ESCAPED` marks with `class`.
+fn escape<W: Write>(out: &mut Buffered<W>, bytes: &[u8], class: u8) -> std::io::Result<()> {
+    let mut from = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if ESCAPED[usize::from(b)] & class != 0 {
+            out.push(&bytes[from..i])?;
+            out.push(replacement(b))?;
+            from = i + 1;
+        }
+    }
+    out.push(&bytes[from..])
+}
+
+/// Orders attributes as C14N requires: by namespace URI (none first), then local name.
+/// Byte-wise comparison inline: attribute names are short, and a `memcmp` call per
+/// comparison dominated the sort.
+fn attr_order(a: &AttrKey<'_>, b: &AttrKey<'_>) -> std::cmp::Ordering {
+    bytes_cmp(a.0, b.0).then_with(|| bytes_cmp(a.1, b.1))
+}

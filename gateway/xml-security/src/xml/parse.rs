@@ -1,0 +1,831 @@
+//! The parser: quick-xml tokenizes, this module enforces what quick-xml leaves to the caller
+//! (no DTD, only predefined entities, UTF-8, character and name rules, namespaces, limits) and
+//! builds the [`Tree`].
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quick_xml::events::{BytesDecl, BytesStart};
+
+use super::chars::{
+    bytes_cmp, decode_attribute_into, first_invalid_char, needs_attribute_decoding, push_text,
+    resolve_reference, same_bytes, shorten, split_qname,
+};
+use super::error::{Limit, ParseError};
+use super::ids::{IdAttributes, IdIndex};
+use super::lexer::{Attributes, LexError, Lexer, Token};
+use super::limits::Limits;
+use super::tree::{
+    Attr, Chars, Document, ElementData, Fragment, Name, Node, NodeData, NodeId, NsDecl, NsId, Tree,
+    XML_NS, is_xml_space,
+};
+
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+static NEXT_DOC_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How to parse: limits and which attributes are ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParseOptions {
+    /// Size and shape limits.
+    pub limits: Limits,
+    /// Attributes indexed as element ids.
+    pub id_attributes: IdAttributes,
+}
+
+impl Document {
+    /// Parses a complete document. The bytes are kept, unchanged, in the document.
+    pub fn parse(input: Vec<u8>, options: &ParseOptions) -> Result<Document, ParseError> {
+        let (tree, root) = build(input, &[], options, Mode::Document)?;
+        let root = root.ok_or(ParseError::NoRootElement)?;
+        Ok(Document { tree, root })
+    }
+
+    /// Parses a copy of `input`.
+    pub fn parse_slice(input: &[u8], options: &ParseOptions) -> Result<Document, ParseError> {
+        Self::parse(input.to_vec(), options)
+    }
+}
+
+impl Fragment {
+    /// Parses element content (any mix of elements, text, comments and PIs) as if it stood
+    /// where `context` (e.g. [`super::ElementRef::in_scope_namespaces`] of the new parent) is
+    /// in scope. No XML declaration is allowed.
+    pub fn parse(
+        input: Vec<u8>,
+        context: &[NsDecl],
+        options: &ParseOptions,
+    ) -> Result<Fragment, ParseError> {
+        let (tree, _) = build(input, context, options, Mode::Fragment)?;
+        Ok(Fragment { tree })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Document,
+    Fragment,
+}
+
+fn build(
+    input: Vec<u8>,
+    context: &[NsDecl],
+    options: &ParseOptions,
+    mode: Mode,
+) -> Result<(Tree, Option<NodeId>), ParseError> {
+    if input.len() > options.limits.max_bytes {
+        return Err(ParseError::LimitExceeded {
+            limit: Limit::Bytes,
+            max: options.limits.max_bytes,
+            offset: options.limits.max_bytes,
+        });
+    }
+    let input = checked_input(input)?;
+    let mut builder = Builder::new(options, context, mode, &input);
+    builder.run()?;
+    let Builder {
+        nodes,
+        attrs,
+        decls,
+        decoded,
+        top,
+        namespaces,
+        ids,
+        root,
+        ..
+    } = builder;
+    let tree = Tree {
+        doc_id: NEXT_DOC_ID.fetch_add(1, Ordering::Relaxed),
+        input,
+        nodes,
+        attrs,
+        decls,
+        decoded,
+        top,
+        namespaces,
+        inherited: context.to_vec(),
+        ids,
+    };
+    Ok((tree, root))
+}
+
+/// The whole input as UTF-8 containing only characters XML 1.0 allows. Every part of an
+/// accepted document must meet this, so it is checked once, up front, and the parser then
+/// slices names and text straight out of the input.
+fn checked_input(input: Vec<u8>) -> Result<String, ParseError> {
+    if input.starts_with(b"\xFE\xFF") || input.starts_with(b"\xFF\xFE") {
+        return Err(ParseError::Encoding {
+            found: "UTF-16 byte order mark".into(),
+            offset: 0,
+        });
+    }
+    let input = String::from_utf8(input).map_err(|e| ParseError::Encoding {
+        found: "invalid UTF-8".into(),
+        offset: e.utf8_error().valid_up_to(),
+    })?;
+    let body_start = if input.starts_with('\u{FEFF}') { 3 } else { 0 };
+    if let Some(at) = first_invalid_char(&input.as_bytes()[body_start..]) {
+        return Err(ParseError::InvalidChar {
+            offset: body_start + at,
+        });
+    }
+    Ok(input)
+}
+
+/// Character data being accumulated into one text node.
+enum TextBuf {
+    /// A single piece that needs no decoding: a range of the input.
+    Range(Range<usize>),
+    /// Decoded text: `decoded[start..]` (the text being built is always at the end).
+    Decoded(usize),
+}
+
+/// One piece of character data.
+#[derive(Clone, Copy)]
+enum Piece<'i> {
+    /// Text or CDATA content as written, at this offset.
+    Raw(&'i str, usize),
+    /// A resolved reference.
+    Char(char),
+}
+
+/// Initial capacity of the node arena: indented SOAP/XHE documents have about one node
+/// (element or text) per 12 bytes, but a large document is mostly one base64 text node, so
+/// the estimate is capped (the arena grows when a document really has more nodes).
+const INITIAL_NODES: usize = 1 << 14;
+
+struct Builder<'o, 'i> {
+    options: &'o ParseOptions,
+    mode: Mode,
+    src: &'i str,
+    nodes: Vec<Node>,
+    attrs: Vec<Attr>,
+    decls: Vec<NsDecl>,
+    decoded: String,
+    top: Vec<NodeId>,
+    namespaces: Vec<String>,
+    ns_lookup: HashMap<String, NsId>,
+    /// The configured id attributes as (namespace, local name), namespaces interned up front
+    /// so that matching an attribute compares ids, not URIs.
+    id_attributes: Vec<(Option<NsId>, &'o str)>,
+    ids: IdIndex,
+    root: Option<NodeId>,
+    /// Open elements.
+    open: Vec<NodeId>,
+    /// Prefix bindings in scope, innermost last; `None` namespace = undeclared default. The
+    /// prefixes borrow from the input or the fragment's context.
+    scope: Vec<(Option<&'i str>, Option<NsId>)>,
+    /// `scope.len()` when each open element was entered.
+    scope_marks: Vec<usize>,
+    total_ns_decls: usize,
+    /// Character data being accumulated, with its start offset.
+    text: Option<(TextBuf, usize)>,
+    /// Whether all of it is canonical as written (see [`Node::canonical`]).
+    text_canonical: bool,
+    /// Raw attribute names of the start tag being read, for the duplicate check (reused from
+    /// tag to tag).
+    keys: Vec<Range<usize>>,
+}
+
+impl<'o, 'i> Builder<'o, 'i> {
+    fn new(options: &'o ParseOptions, context: &'i [NsDecl], mode: Mode, src: &'i str) -> Self {
+        let mut b = Builder {
+            options,
+            mode,
+            src,
+            nodes: Vec::with_capacity((src.len() / 12).min(INITIAL_NODES)),
+            attrs: Vec::with_capacity((src.len() / 64).min(INITIAL_NODES)),
+            decls: Vec::new(),
+            decoded: String::new(),
+            top: Vec::new(),
+            namespaces: Vec::new(),
+            ns_lookup: HashMap::new(),
+            id_attributes: Vec::new(),
+            ids: IdIndex::default(),
+            root: None,
+            open: Vec::new(),
+            scope: Vec::new(),
+            scope_marks: Vec::new(),
+            total_ns_decls: 0,
+            text: None,
+            text_canonical: true,
+            keys: Vec::new(),
+        };
+        b.intern(XML_NS);
+        for decl in context {
+            let ns = (!decl.uri.is_empty()).then(|| b.intern(&decl.uri));
+            b.scope.push((decl.prefix.as_deref(), ns));
+        }
+        for a in &options.id_attributes.0 {
+            let ns = a.namespace.as_deref().map(|uri| b.intern(uri));
+            b.id_attributes.push((ns, a.local.as_str()));
+        }
+        b
+    }
+
+    /// The URI of `ns`, `""` for no namespace.
+    fn ns_uri(&self, ns: Option<NsId>) -> &str {
+        ns.and_then(|n| self.namespaces.get(n.0 as usize))
+            .map_or("", String::as_str)
+    }
+
+    fn intern(&mut self, uri: &str) -> NsId {
+        if let Some(&id) = self.ns_lookup.get(uri) {
+            return id;
+        }
+        let id = NsId(self.namespaces.len() as u32);
+        self.namespaces.push(uri.to_owned());
+        self.ns_lookup.insert(uri.to_owned(), id);
+        id
+    }
+
+    fn limit(&self, limit: Limit, max: usize, offset: usize) -> ParseError {
+        ParseError::LimitExceeded { limit, max, offset }
+    }
+
+    /// The input text of a token range (ranges end at ASCII delimiters, so they are always
+    /// character boundaries; the fallback is unreachable).
+    fn text(&self, range: Range<usize>, near: usize) -> Result<&'i str, ParseError> {
+        self.src
+            .get(range)
+            .ok_or_else(|| syntax("token outside the input", near))
+    }
+
+    fn run(&mut self) -> Result<(), ParseError> {
+        let src = self.src;
+        let base = if src.starts_with('\u{FEFF}') { 3 } else { 0 };
+        let mut lexer = Lexer::new(src.as_bytes(), base);
+        let mut first = true;
+        loop {
+            let start = lexer.position();
+            let was_first = std::mem::replace(&mut first, false);
+            let token = lexer.next_token().map_err(|e| {
+                let LexError { error, offset } = *e;
+                ParseError::Syntax {
+                    reason: error.to_string(),
+                    offset,
+                }
+            })?;
+            let end = lexer.position();
+            if self.token(token, start, end, was_first)? {
+                break;
+            }
+        }
+        let end = src.len();
+        self.flush_text(end)?;
+        if !self.open.is_empty() {
+            return Err(syntax("unclosed element at end of input", end));
+        }
+        if self.mode == Mode::Document && self.root.is_none() {
+            return Err(ParseError::NoRootElement);
+        }
+        Ok(())
+    }
+
+    /// Handles one token; `Ok(true)` at the end of the input.
+    fn token(
+        &mut self,
+        token: Token,
+        start: usize,
+        end: usize,
+        was_first: bool,
+    ) -> Result<bool, ParseError> {
+        match token {
+            Token::Decl(content) if was_first && self.mode == Mode::Document => {
+                let content = self.text(content, start)?;
+                let decl = BytesDecl::from_start(BytesStart::from_content(content, 3));
+                check_declaration(&decl, start)?
+            }
+            Token::Decl(_) => return Err(syntax("XML declaration not at the start", start)),
+            Token::DocType => return Err(ParseError::DtdForbidden { offset: start }),
+            Token::Start {
+                content,
+                name_len,
+                empty,
+            } => {
+                self.flush_text(start)?;
+                self.open_element(content, name_len, start, end, empty)?;
+                if empty {
+                    self.close_element(end, end)?;
+                }
+            }
+            Token::End => {
+                self.flush_text(start)?;
+                self.close_element(start, end)?;
+            }
+            Token::Text(range) => {
+                let at = range.start;
+                let raw = self.text(range, start)?;
+                self.push_chars(start, Piece::Raw(raw, at), None)?;
+            }
+            Token::CData(range) => {
+                let at = range.start;
+                let raw = self.text(range, start)?;
+                if self.outside_root() {
+                    return Err(syntax("CDATA outside the root element", start));
+                }
+                self.push_chars(start, Piece::Raw(raw, at), Some(false))?;
+            }
+            Token::Ref(name) => {
+                let name = self.text(name, start)?;
+                let c = resolve_reference(name, start)?;
+                if self.outside_root() {
+                    return Err(syntax("reference outside the root element", start));
+                }
+                // `&amp;`, `&lt;` and `&gt;` are how C14N writes these characters.
+                let canonical = matches!(name, "amp" | "lt" | "gt");
+                self.push_chars(start, Piece::Char(c), Some(canonical))?;
+            }
+            Token::Comment(range) => {
+                self.flush_text(start)?;
+                let at = range.start;
+                let raw = self.text(range, start)?;
+                self.check_text_len(raw.len(), start)?;
+                let text = self.normalized(raw, at);
+                self.add_leaf(NodeData::Comment(text), start..end, false)?;
+            }
+            Token::Pi { target, content } => {
+                self.flush_text(start)?;
+                let target_at = target.start;
+                let target = self.text(target, start)?;
+                if target.eq_ignore_ascii_case("xml") || !super::chars::is_ncname(target) {
+                    return Err(ParseError::InvalidName {
+                        name: shorten(target),
+                        offset: start,
+                    });
+                }
+                let at = content.start;
+                let raw = self.text(content, start)?;
+                self.check_text_len(raw.len(), start)?;
+                let trimmed = raw.trim_start_matches(is_xml_space);
+                let data = self.normalized(trimmed, at + (raw.len() - trimmed.len()));
+                let target = target_at..target_at + target.len();
+                self.add_leaf(NodeData::Pi { target, data }, start..end, false)?;
+            }
+            Token::Eof => return Ok(true),
+        }
+        Ok(false)
+    }
+
+    fn outside_root(&self) -> bool {
+        self.mode == Mode::Document && self.open.is_empty()
+    }
+
+    fn check_text_len(&self, len: usize, offset: usize) -> Result<(), ParseError> {
+        let max = self.options.limits.max_text_len;
+        if len > max {
+            return Err(self.limit(Limit::TextLength, max, offset));
+        }
+        Ok(())
+    }
+
+    /// `raw` (at offset `at` of the input) with line ends normalised: the input range itself
+    /// when there is nothing to normalise.
+    fn normalized(&mut self, raw: &str, at: usize) -> Chars {
+        if memchr::memchr(b'\r', raw.as_bytes()).is_none() {
+            return Chars::Input(at..at + raw.len());
+        }
+        let from = self.decoded.len();
+        push_text(&mut self.decoded, raw);
+        Chars::Decoded(from..self.decoded.len())
+    }
+
+    /// Adds a piece to the text node being built. `canonical`: whether the piece as written
+    /// is its canonical form (`None`: text, which is unless it has `>` or CR).
+    fn push_chars(
+        &mut self,
+        start: usize,
+        piece: Piece<'i>,
+        canonical: Option<bool>,
+    ) -> Result<(), ParseError> {
+        if self.outside_root() {
+            // Only whitespace may stand outside the root (CDATA/references were refused above).
+            return match piece {
+                Piece::Raw(raw, _) if raw.trim_matches(is_xml_space).is_empty() => Ok(()),
+                _ => Err(syntax("text outside the root element", start)),
+            };
+        }
+        let added = match &piece {
+            Piece::Raw(raw, _) => raw.len(),
+            Piece::Char(c) => c.len_utf8(),
+        };
+        if added == 0 {
+            // An empty CDATA section adds no character (and no empty text node, which the
+            // XPath data model canonicalization works on does not have), but its markup
+            // stands in the parent's bytes.
+            self.text_canonical = false;
+            self.not_canonical(self.open.last().copied());
+            return Ok(());
+        }
+        let current = match &self.text {
+            None => 0,
+            Some((TextBuf::Range(r), _)) => r.len(),
+            Some((TextBuf::Decoded(from), _)) => self.decoded.len() - from,
+        };
+        self.check_text_len(current + added, start)?;
+        // One scan answers both questions in the usual case (neither CR nor `>`).
+        let (has_cr, has_gt) = match piece {
+            Piece::Raw(raw, _) => match memchr::memchr2(b'\r', b'>', raw.as_bytes()) {
+                None => (false, false),
+                Some(_) => (raw.contains('\r'), raw.contains('>')),
+            },
+            Piece::Char(_) => (false, false),
+        };
+        let canonical = canonical.unwrap_or(!has_cr && !has_gt);
+        if self.text.is_none() {
+            self.text_canonical = canonical;
+        } else {
+            self.text_canonical &= canonical;
+        }
+        let (buf, text_start) = match self.text.take() {
+            None => match piece {
+                Piece::Raw(raw, at) if !has_cr => (TextBuf::Range(at..at + raw.len()), start),
+                other => {
+                    let from = self.decoded.len();
+                    push_piece(&mut self.decoded, other);
+                    (TextBuf::Decoded(from), start)
+                }
+            },
+            Some((TextBuf::Range(r), at)) => {
+                let from = self.decoded.len();
+                self.decoded.push_str(self.src.get(r).unwrap_or_default());
+                push_piece(&mut self.decoded, piece);
+                (TextBuf::Decoded(from), at)
+            }
+            Some((TextBuf::Decoded(from), at)) => {
+                push_piece(&mut self.decoded, piece);
+                (TextBuf::Decoded(from), at)
+            }
+        };
+        self.text = Some((buf, text_start));
+        Ok(())
+    }
+
+    fn flush_text(&mut self, end: usize) -> Result<(), ParseError> {
+        if let Some((buf, start)) = self.text.take() {
+            let chars = match buf {
+                TextBuf::Range(r) => Chars::Input(r),
+                TextBuf::Decoded(from) => Chars::Decoded(from..self.decoded.len()),
+            };
+            self.add_leaf(NodeData::Text(chars), start..end, self.text_canonical)?;
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn new_node(
+        &mut self,
+        data: NodeData,
+        span: Range<usize>,
+        canonical: bool,
+    ) -> Result<NodeId, ParseError> {
+        let max = self.options.limits.max_nodes;
+        if self.nodes.len() >= max {
+            return Err(self.limit(Limit::Nodes, max, span.start));
+        }
+        let id = NodeId(self.nodes.len() as u32);
+        let parent = self.open.last().copied();
+        if !canonical {
+            self.not_canonical(parent);
+        }
+        self.nodes.push(Node {
+            parent,
+            canonical,
+            data,
+            span,
+        });
+        if parent.is_none() {
+            self.top.push(id);
+        }
+        Ok(id)
+    }
+
+    fn add_leaf(
+        &mut self,
+        data: NodeData,
+        span: Range<usize>,
+        canonical: bool,
+    ) -> Result<(), ParseError> {
+        self.new_node(data, span, canonical).map(|_| ())
+    }
+
+    /// A child of `parent` is not canonical as written, so neither is `parent`'s subtree.
+    fn not_canonical(&mut self, parent: Option<NodeId>) {
+        if let Some(node) = parent.and_then(|p| self.nodes.get_mut(p.index())) {
+            node.canonical = false;
+        }
+    }
+
+    // Inlined (as `name` and `new_node`): returned through memory, their results were
+    // reloaded with wider loads than the stores that wrote them (store-forwarding stalls).
+    #[inline]
+    fn lookup_prefix(
+        &self,
+        prefix: Option<&str>,
+        offset: usize,
+    ) -> Result<Option<NsId>, ParseError> {
+        if prefix == Some("xml") {
+            return Ok(Some(NsId(0)));
+        }
+        for &(p, ns) in self.scope.iter().rev() {
+            let same = match (p, prefix) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same_bytes(a, b),
+                _ => false,
+            };
+            if same {
+                return Ok(ns);
+            }
+        }
+        match prefix {
+            None => Ok(None),
+            Some(p) => Err(ParseError::UndeclaredPrefix {
+                prefix: shorten(p),
+                offset,
+            }),
+        }
+    }
+
+    /// A name as written at `at`, checked as a QName.
+    #[inline]
+    fn name(
+        &self,
+        qname: &'i str,
+        at: usize,
+        offset: usize,
+    ) -> Result<(Name, Option<&'i str>), ParseError> {
+        let (prefix, _) = split_qname(qname).ok_or_else(|| ParseError::InvalidName {
+            name: shorten(qname),
+            offset,
+        })?;
+        let name = Name {
+            range: at..at + qname.len(),
+            colon: prefix.map(str::len),
+            ns: None,
+        };
+        Ok((name, prefix))
+    }
+
+    fn open_element(
+        &mut self,
+        content: Range<usize>,
+        name_len: usize,
+        start: usize,
+        end: usize,
+        empty: bool,
+    ) -> Result<(), ParseError> {
+        let limits = &self.options.limits;
+        if self.outside_root() && self.root.is_some() {
+            return Err(syntax("content after the root element", start));
+        }
+        if self.open.len() >= limits.max_depth {
+            return Err(self.limit(Limit::Depth, limits.max_depth, start));
+        }
+        let at = content.start;
+        let qname = self.text(at..at + name_len, start)?;
+        let (mut name, prefix) = self.name(qname, at, start)?;
+        let attrs_start = self.attrs.len();
+        let decls_start = self.decls.len();
+        self.scope_marks.push(self.scope.len());
+        let written_end = content.end;
+        let layout_end = self.read_attributes(
+            Attributes::new(self.src.as_bytes(), content, name_len),
+            start,
+        )?;
+        name.ns = self.lookup_prefix(prefix, start)?;
+        // Canonical as written so far: `<name a="v">` laid out as C14N writes it, nothing
+        // declared; the attribute order is checked below, the content as it is added.
+        let mut canonical =
+            !empty && layout_end == Some(written_end) && self.decls.len() == decls_start;
+        let src = self.src;
+        for i in attrs_start..self.attrs.len() {
+            let prefix = self.attrs[i].name.prefix(src);
+            let ns = match prefix {
+                None => None,
+                Some(_) => self.lookup_prefix(prefix, start)?,
+            };
+            self.attrs[i].name.ns = ns;
+            let local = self.attrs[i].name.local(src);
+            let duplicate = self.attrs[attrs_start..i]
+                .iter()
+                .any(|a| a.name.ns == ns && same_bytes(a.name.local(src), local));
+            if duplicate {
+                return Err(ParseError::DuplicateAttribute {
+                    name: shorten(self.attrs[i].name.qname(src)),
+                    offset: start,
+                });
+            }
+            if canonical && i > attrs_start {
+                let previous = &self.attrs[i - 1].name;
+                let key = |n: &Name| (self.ns_uri(n.ns), n.local(src));
+                let ((a_ns, a_local), (b_ns, b_local)) = (key(previous), key(&self.attrs[i].name));
+                canonical = bytes_cmp(a_ns, b_ns)
+                    .then_with(|| bytes_cmp(a_local, b_local))
+                    .is_lt();
+            }
+        }
+        let data = ElementData {
+            name,
+            attributes: attrs_start..self.attrs.len(),
+            ns_decls: decls_start..self.decls.len(),
+            end: 0,
+            start_tag: start..end,
+            end_tag: end..end,
+            self_closing: empty,
+        };
+        let id = self.new_node(NodeData::Element(data), start..end, canonical)?;
+        self.index_ids(id, attrs_start);
+        if self.open.is_empty() && self.mode == Mode::Document {
+            self.root = Some(id);
+        }
+        self.open.push(id);
+        Ok(())
+    }
+
+    fn index_ids(&mut self, id: NodeId, attrs_start: usize) {
+        let src = self.src;
+        for attr in &self.attrs[attrs_start..] {
+            let local = attr.name.local(src);
+            let is_id = self
+                .id_attributes
+                .iter()
+                .any(|&(ns, name)| ns == attr.name.ns && same_bytes(name, local));
+            if is_id {
+                let value = match &attr.value {
+                    Chars::Input(r) => src.get(r.clone()),
+                    Chars::Decoded(r) => self.decoded.get(r.clone()),
+                };
+                self.ids.insert(value.unwrap_or_default(), id);
+            }
+        }
+    }
+
+    /// Reads the attributes of a start tag: namespace declarations are appended to
+    /// `self.decls` and brought into scope, other attributes appended to `self.attrs`
+    /// (namespaces resolved later), with limits and declaration rules checked.
+    ///
+    /// Returns where the tag content ends if it is laid out as C14N writes attributes (each
+    /// ` name="value"`, single space, double quotes, values needing no escaping).
+    fn read_attributes(
+        &mut self,
+        mut attributes: Attributes<'_>,
+        start: usize,
+    ) -> Result<Option<usize>, ParseError> {
+        let limits = &self.options.limits;
+        let decls_start = self.decls.len();
+        let mut count = 0;
+        let bytes = self.src.as_bytes();
+        let mut layout_end = Some(attributes.name_end());
+        self.keys.clear();
+        while let Some(attr) = attributes.next_attribute(&mut self.keys) {
+            let attr = attr.map_err(|e| syntax(&e.to_string(), start))?;
+            let key_at = attr.key.start;
+            layout_end = layout_end.filter(|&end| {
+                end + 1 == key_at
+                    && bytes.get(end) == Some(&b' ')
+                    && attr.key.end + 2 == attr.value.start
+                    && bytes.get(attr.key.end..attr.value.start) == Some(b"=\"")
+            });
+            layout_end = layout_end.map(|_| attr.value.end + 1);
+            let key = self.text(attr.key, start)?;
+            if attr.value.len() > limits.max_attribute_len {
+                return Err(self.limit(Limit::AttributeLength, limits.max_attribute_len, start));
+            }
+            let raw_at = attr.value.start;
+            let raw = self.text(attr.value, start)?;
+            let prefix = if key == "xmlns" {
+                None
+            } else if let Some(p) = key.strip_prefix("xmlns:") {
+                Some(p)
+            } else {
+                count += 1;
+                if count > limits.max_attributes {
+                    return Err(self.limit(Limit::Attributes, limits.max_attributes, start));
+                }
+                let value = if needs_attribute_decoding(raw) {
+                    layout_end = None;
+                    let from = self.decoded.len();
+                    decode_attribute_into(&mut self.decoded, raw, start)?;
+                    Chars::Decoded(from..self.decoded.len())
+                } else {
+                    Chars::Input(raw_at..raw_at + raw.len())
+                };
+                let (name, _) = self.name(key, key_at, start)?;
+                self.attrs.push(Attr { name, value });
+                continue;
+            };
+            // Declarations are never copied as written (C14N decides which to render; a
+            // redundant `xmlns:xml` is dropped by `check_ns_decl` and never rendered).
+            layout_end = None;
+            let mut value = String::with_capacity(raw.len());
+            decode_attribute_into(&mut value, raw, start)?;
+            if let Some(decl) = check_ns_decl(key, prefix, value, start)? {
+                if self.decls.len() - decls_start >= limits.max_namespace_declarations {
+                    let max = limits.max_namespace_declarations;
+                    return Err(self.limit(Limit::NamespaceDeclarations, max, start));
+                }
+                if self.total_ns_decls >= limits.max_total_namespace_declarations {
+                    let max = limits.max_total_namespace_declarations;
+                    return Err(self.limit(Limit::TotalNamespaceDeclarations, max, start));
+                }
+                self.total_ns_decls += 1;
+                let ns = (!decl.uri.is_empty()).then(|| self.intern(&decl.uri));
+                self.scope.push((prefix, ns));
+                self.decls.push(decl);
+            }
+        }
+        Ok(layout_end)
+    }
+
+    fn close_element(&mut self, start: usize, end: usize) -> Result<(), ParseError> {
+        let Some(id) = self.open.pop() else {
+            return Err(syntax("end tag without start tag", start));
+        };
+        if let Some(mark) = self.scope_marks.pop() {
+            self.scope.truncate(mark);
+        }
+        let subtree_end = self.nodes.len();
+        let node = &mut self.nodes[id.index()];
+        node.span.end = end;
+        if let NodeData::Element(e) = &mut node.data {
+            e.end_tag = start..end;
+            e.end = subtree_end;
+            // `</name>`, nothing else.
+            node.canonical &= end - start == e.name.range.len() + 3;
+        }
+        if !node.canonical {
+            let parent = node.parent;
+            self.not_canonical(parent);
+        }
+        Ok(())
+    }
+}
+
+/// Applies the Namespaces in XML 1.0 rules to one declaration. `Ok(None)`: a redundant but
+/// legal `xmlns:xml` declaration, which canonical forms never show.
+fn check_ns_decl(
+    key: &str,
+    prefix: Option<&str>,
+    uri: String,
+    offset: usize,
+) -> Result<Option<NsDecl>, ParseError> {
+    let forbidden = || ParseError::ForbiddenNamespaceDeclaration {
+        declaration: shorten(key),
+        offset,
+    };
+    match prefix {
+        Some("xml") if uri == XML_NS => return Ok(None),
+        Some("xml") | Some("xmlns") => return Err(forbidden()),
+        Some(p) if !super::chars::is_ncname(p) => {
+            return Err(ParseError::InvalidName {
+                name: shorten(key),
+                offset,
+            });
+        }
+        // Undeclaring a prefix (`xmlns:p=""`) is XML 1.1 only.
+        Some(_) if uri.is_empty() => return Err(forbidden()),
+        _ => {}
+    }
+    if uri == XML_NS || uri == XMLNS_NS {
+        return Err(forbidden());
+    }
+    Ok(Some(NsDecl {
+        prefix: prefix.map(str::to_owned),
+        uri,
+    }))
+}
+
+fn check_declaration(decl: &BytesDecl<'_>, offset: usize) -> Result<(), ParseError> {
+    let version = decl.version().map_err(|e| syntax(&e.to_string(), offset))?;
+    if version.as_ref() != b"1.0" {
+        return Err(syntax("only XML version 1.0 is accepted", offset));
+    }
+    if let Some(encoding) = decl.encoding() {
+        let encoding = encoding.map_err(|e| syntax(&e.to_string(), offset))?;
+        if !encoding.eq_ignore_ascii_case(b"utf-8") {
+            return Err(ParseError::Encoding {
+                found: format!(
+                    "declared encoding {}",
+                    shorten(&String::from_utf8_lossy(&encoding))
+                ),
+                offset,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn syntax(reason: &str, offset: usize) -> ParseError {
+    ParseError::Syntax {
+        reason: reason.to_owned(),
+        offset,
+    }
+}
+
+fn push_piece(out: &mut String, piece: Piece<'_>) {
+    match piece {
+        Piece::Raw(raw, _) => push_text(out, raw),
+        Piece::Char(c) => out.push(c),
+    }
+}
