@@ -9,7 +9,7 @@
 //!    schemas — an MT–MK client validating against DIGG's contract accepts our answers.
 //!
 //! schemathesis lives in a venv outside the repository (`.ci/test` creates
-//! `~/.cache/sdkgw-schemathesis`; `SDKGW_SCHEMATHESIS` may point at the executable). Without
+//! `~/.cache/sdkgw-schemathesis`; `SCHEMATHESIS_BIN` may point at the executable). Without
 //! it the test prints a notice and passes — except under CI (`CI` set), where it fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,7 +22,7 @@ use api_common::*;
 use sdkgw_server::api::ApiSettings;
 
 fn schemathesis() -> Option<PathBuf> {
-    let candidate = std::env::var_os("SDKGW_SCHEMATHESIS")
+    let candidate = std::env::var_os("SCHEMATHESIS_BIN")
         .map(PathBuf::from)
         .or_else(|| {
             std::env::var_os("HOME")
@@ -35,7 +35,7 @@ fn schemathesis() -> Option<PathBuf> {
         }
         None => {
             eprintln!(
-                "notice: schemathesis not found (run .ci/test or set SDKGW_SCHEMATHESIS); contract test skipped"
+                "notice: schemathesis not found (run .ci/test or set SCHEMATHESIS_BIN); contract test skipped"
             );
             None
         }

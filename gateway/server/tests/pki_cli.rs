@@ -280,23 +280,6 @@ fn seeded_pki_has_ports_and_serials_of_its_seed() {
 }
 
 #[test]
-fn quickstart_creates_the_pki_checks_both_configs_and_reuses_them_on_rerun() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().to_str().unwrap();
-    let (code, out, err) = run(&["quickstart", "--dir", dir]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(
-        out.contains("[1/3] development PKI") && out.contains("[3/3] what next"),
-        "{out}"
-    );
-    assert_eq!(out.matches(": ok (").count(), 2, "{out}");
-    assert!(tmp.path().join("pki/manifest.json").is_file());
-    let (code, out, err) = run(&["quickstart", "--dir", dir]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("reusing the development PKI"), "{out}");
-}
-
-#[test]
 fn version_names_the_binary_and_its_version() {
     let (code, out, _) = run(&["--version"]);
     assert_eq!(code, 0);

@@ -13,6 +13,10 @@ use super::report::Finding;
 
 pub const PREFIX: &str = "SDKGW_";
 
+/// The binary's own variables (the configuration file's path, the log filter): they share the
+/// prefix but are not configuration keys, so they are neither applied nor warned about.
+const OWN_VARIABLES: &[&str] = &["SDKGW_CONFIG", "SDKGW_LOG"];
+
 /// Applies every `SDKGW_…` variable of `vars` to `root`. Returns which key path each variable
 /// set (for messages) and warnings for variables that could not be applied.
 pub(crate) fn apply(
@@ -26,7 +30,9 @@ pub(crate) fn apply(
     password_vars(root, &mut secrets);
     let mut vars: Vec<_> = vars
         .into_iter()
-        .filter(|(k, _)| k.starts_with(PREFIX) && !secrets.contains(k))
+        .filter(|(k, _)| {
+            k.starts_with(PREFIX) && !secrets.contains(k) && !OWN_VARIABLES.contains(&k.as_str())
+        })
         .collect();
     // Deterministic order: array appends (`…__0__…` before `…__1__…`) work regardless of how
     // the process environment happens to be ordered.
@@ -165,6 +171,22 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn own_variables_of_the_binary_are_not_overrides() {
+        let mut t: toml::Table = "data_dir = \"d\"\n".parse().unwrap();
+        let before = t.clone();
+        let (applied, warnings) = apply(
+            &mut t,
+            env(&[
+                ("SDKGW_CONFIG", "/etc/sdkgw/sdkgw.toml"),
+                ("SDKGW_LOG", "debug"),
+            ]),
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert!(applied.is_empty(), "{applied:?}");
+        assert_eq!(t, before);
     }
 
     #[test]
