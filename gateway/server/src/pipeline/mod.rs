@@ -30,13 +30,13 @@
 //! record it answers, so a crash between queueing and the next transition queues nothing twice.
 
 mod breaker;
+mod busy;
 pub mod delivery;
 mod history;
 pub mod inbound;
 pub mod outbound;
 pub mod receipts;
 
-use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -204,7 +204,7 @@ pub(crate) struct Ctx {
     /// Wakes the delivery driver (after a record became `scheduled`).
     pub(crate) delivery_wake: Notify,
     /// Records a task works on right now (one task per record).
-    busy: Mutex<HashSet<MessageKey>>,
+    busy: busy::BusySet,
 }
 
 impl std::fmt::Debug for Ctx {
@@ -212,22 +212,6 @@ impl std::fmt::Debug for Ctx {
         f.debug_struct("pipeline::Ctx")
             .field("settings", &self.settings)
             .finish_non_exhaustive()
-    }
-}
-
-/// A claim on one record, released on drop.
-pub(crate) struct Busy<'a> {
-    ctx: &'a Ctx,
-    key: MessageKey,
-}
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.ctx
-            .busy
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
     }
 }
 
@@ -250,16 +234,12 @@ impl Ctx {
     }
 
     /// Claims `key` for this task; `None` when another task has it.
-    pub(crate) fn claim(&self, key: MessageKey) -> Option<Busy<'_>> {
-        let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-        busy.insert(key).then_some(Busy { ctx: self, key })
+    pub(crate) fn claim(&self, key: MessageKey) -> Option<busy::Busy<'_>> {
+        self.busy.claim(key)
     }
 
     pub(crate) fn is_busy(&self, key: &MessageKey) -> bool {
-        self.busy
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(key)
+        self.busy.contains(key)
     }
 
     pub(crate) fn changed(&self) {
@@ -321,7 +301,7 @@ impl Pipeline {
                 hooks,
                 outbound_wake: Notify::new(),
                 delivery_wake: Notify::new(),
-                busy: Mutex::new(HashSet::new()),
+                busy: busy::BusySet::default(),
             }),
             inbound_tx,
             inbound_rx: Arc::new(Mutex::new(Some(inbound_rx))),
