@@ -222,7 +222,7 @@ fn full_disk_fails_the_write_with_a_clear_error_and_leaves_nothing_partial() {
     assert!(failed > 0, "the full disk must fail a write");
     drop(store);
     std::fs::remove_file(&filler).unwrap();
-    let store = open(&dir);
+    let store = reopen_when_released(&dir);
     assert_eq!(
         read_all(&store, kept_blob(&store, &kept)).unwrap(),
         bytes(1, 100_000)
@@ -234,6 +234,21 @@ fn full_disk_fails_the_write_with_a_clear_error_and_leaves_nothing_partial() {
         "{:?}",
         report.findings
     );
+}
+
+/// Opens the store again once the dropped one has let go of its lock. After a failed write
+/// sled's I/O threads still hold the database for a moment after the handle is dropped (a
+/// restarted process never sees that: the lock goes with the old process).
+fn reopen_when_released(dir: &Path) -> SledStore {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match SledStore::open(StoreConfig::at(dir)) {
+            Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other.unwrap(),
+        }
+    }
 }
 
 fn kept_blob<'a>(
