@@ -1284,7 +1284,10 @@ async fn tf10(ctx: Arc<Ctx>) -> Outcome {
 }
 
 /// A valid envelope from the peer, mutated as text before its signature.
-fn mutated_envelope(ctx: &Ctx, mutate: &dyn Fn(String) -> String) -> Result<Envelope, String> {
+fn mutated_envelope(
+    ctx: &Ctx,
+    mutate: &(dyn Fn(String) -> String + Sync),
+) -> Result<Envelope, String> {
     let id = new_id();
     let parties = peer_to_target(ctx);
     let payload = messages::minimal(&parties, &id, time::OffsetDateTime::now_utc())

@@ -270,13 +270,30 @@ impl InProcessGut {
 
     /// The sequence number the next audit event will get.
     pub fn audit_mark(&self) -> u64 {
-        let events = self.store().audit(0, usize::MAX).unwrap_or_default();
-        events.last().map_or(0, |e| e.seq + 1)
+        self.all_audit_events().last().map_or(0, |e| e.seq + 1)
     }
 
     /// Audit events from `mark` on.
     pub fn audit_since(&self, mark: u64) -> Vec<AuditEvent> {
-        self.store().audit(mark, 100_000).unwrap_or_default()
+        let mut events = self.all_audit_events();
+        events.retain(|e| e.seq >= mark);
+        events
+    }
+
+    /// The audit trail as an operator sees it: the JSON-lines log the gateway's shipper
+    /// writes, then the events of the store's journal not shipped yet (the shipper trims the
+    /// journal, so reading only the journal would miss events).
+    fn all_audit_events(&self) -> Vec<AuditEvent> {
+        let settings = sdkgw_server::metrics::operations::log_settings(&self.gateway.shared.config);
+        let mut events = sdkgw_server::audit::search(&settings.dir, &Default::default())
+            .map(|r| r.events)
+            .unwrap_or_default();
+        let shipped = events.iter().map(|e| e.seq).max();
+        let from = shipped.map_or(0, |s| s + 1);
+        events.extend(self.store().audit(from, 100_000).unwrap_or_default());
+        events.sort_by_key(|e| e.seq);
+        events.dedup_by_key(|e| e.seq);
+        events
     }
 
     /// Queues `xhe` for sending, as `sdkgw as4 send`'s library call does (the message

@@ -25,7 +25,12 @@ async fn h35(ctx: Arc<Ctx>) -> Outcome {
         .map_err(|e| e.to_string())
         .and_then(|p| {
             let h = messages::header(&env.parties, &id, UB, ctx.target.federation(), None);
-            messages::seal(&p, &h, ctx.target.o2o_encryption.as_ref(), Some(peer_signer(&ctx)))
+            messages::seal(
+                &p,
+                &h,
+                ctx.target.o2o_encryption.as_ref(),
+                Some(peer_signer(&ctx)),
+            )
         });
     env.bytes = match bytes {
         Ok(b) => b,
@@ -40,7 +45,11 @@ async fn h35(ctx: Arc<Ctx>) -> Outcome {
         Ok(r) => {
             let ok = matches!(&r.signal, crate::peer::wire::SignalView::Errors(e)
                 if e.iter().any(|e| e.code == "EBMS:0004" && e.severity == "failure" && e.detail.as_deref() == Some("NOT_SERVICED")));
-            c.check(ok, "EBMS:0004, severity failure, ErrorDetail NOT_SERVICED", r.summary());
+            c.check(
+                ok,
+                "EBMS:0004, severity failure, ErrorDetail NOT_SERVICED",
+                r.summary(),
+            );
             no_leak(&ctx, &mut c, &m.message_id, &id, mark).await;
         }
         Err(e) => c.broken(e),
@@ -50,7 +59,8 @@ async fn h35(ctx: Arc<Ctx>) -> Outcome {
 
 async fn h36(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
-    let wrong = ["EBMS:0003", "EBMS:0010", "EBMS:0004"];
+    // An unknown MPC may also be EBMS:0001 ValueNotRecognized (AS4 transport digest §5, [CEF]).
+    let wrong = ["EBMS:0001", "EBMS:0003", "EBMS:0010", "EBMS:0004"];
     for (label, change) in [
         ("To PartyId ≠ the target's CN", 0),
         ("MPC other than the default", 1),
@@ -61,7 +71,12 @@ async fn h36(ctx: Arc<Ctx>) -> Outcome {
             match change {
                 0 => cr.to_ap = "AP0999-DEV".into(),
                 1 => cr = cr.tweaked(|um| um.mpc = Some("urn:x:other-mpc".into())),
-                _ => cr = cr.tweaked(|um| um.collaboration.action = "busdox-docid-qns::urn:x:unknown##1.0::tm-base-ext-sigenc".into()),
+                _ => {
+                    cr = cr.tweaked(|um| {
+                        um.collaboration.action =
+                            "busdox-docid-qns::urn:x:unknown##1.0::tm-base-ext-sigenc".into()
+                    })
+                }
             }
             build(&ctx, &cr).map(|m| (env, m))
         });
@@ -85,18 +100,37 @@ async fn h37(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let h = messages::header(&parties, &id, UB, ctx.target.federation(), Some(parties.to_function.clone()));
-            let enc = ctx.target.o2o_encryption.as_ref().ok_or("no CertPub encryption certificate")?;
+            let h = messages::header(
+                &parties,
+                &id,
+                UB,
+                ctx.target.federation(),
+                Some(parties.to_function.clone()),
+            );
+            let enc = ctx
+                .target
+                .o2o_encryption
+                .as_ref()
+                .ok_or("no CertPub encryption certificate")?;
             messages::seal(&p, &h, Some(enc), Some(peer_signer(&ctx)))
         });
-    mt_rejects(&ctx, &mut c, "HandlingServiceID and subOrganization name an unknown mailbox", &id, built, "BV", "not-found").await;
+    mt_rejects(
+        &ctx,
+        &mut c,
+        "HandlingServiceID and subOrganization name an unknown mailbox",
+        &id,
+        built,
+        "BV",
+        "not-found",
+    )
+    .await;
     c.outcome()
 }
 
 async fn h38(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
     let canonical = ctx.target.participant.value().to_owned();
-    let upper = canonical.to_uppercase().replacen("0203:", "0203:", 1);
+    let upper = canonical.to_uppercase();
     // Upper case in the XHE ToParty and the AS4 finalRecipient: one consistent answer.
     let id = new_id();
     let parties = peer_to_target(&ctx);
@@ -106,14 +140,29 @@ async fn h38(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let h = messages::header(&parties, &id, UB, ctx.target.federation(), Some(ctx.target.function_address.clone()));
-            let enc = ctx.target.o2o_encryption.as_ref().ok_or("no CertPub encryption certificate")?;
+            let h = messages::header(
+                &parties,
+                &id,
+                UB,
+                ctx.target.federation(),
+                Some(ctx.target.function_address.clone()),
+            );
+            let enc = ctx
+                .target
+                .o2o_encryption
+                .as_ref()
+                .ok_or("no CertPub encryption certificate")?;
             messages::seal_mutated(&p, &h, Some(enc), Some(peer_signer(&ctx)), &move |s| {
                 s.replace(&format!(">{can}</xhb:ID>"), &format!(">{u1}</xhb:ID>"))
             })
         });
     let env = match built {
-        Ok(bytes) => Envelope { id: id.clone(), model: UB, bytes, parties },
+        Ok(bytes) => Envelope {
+            id: id.clone(),
+            model: UB,
+            bytes,
+            parties,
+        },
         Err(e) => return Outcome::broken(e),
     };
     let fr = PMode.final_recipient_property().to_owned();
@@ -128,18 +177,38 @@ async fn h38(ctx: Arc<Ctx>) -> Outcome {
                 c.note(format!("{upper}: {}", r.summary()));
                 if r.is_verified_receipt() {
                     let wanted = id.clone();
-                    let got = ctx.peer.log.wait_for(ctx.options.answer_wait, move |e| e.is_receipt_for(&wanted), 1).await;
-                    c.check(!got.is_empty(), "accepted case-insensitively and answered", format!("{} receipt(s)", got.len()));
+                    let got = ctx
+                        .peer
+                        .log
+                        .wait_for(
+                            ctx.options.answer_wait,
+                            move |e| e.is_receipt_for(&wanted),
+                            1,
+                        )
+                        .await;
+                    c.check(
+                        !got.is_empty(),
+                        "accepted case-insensitively and answered",
+                        format!("{} receipt(s)", got.len()),
+                    );
                     if let Some(gut) = &ctx.gut {
                         let recs = gut.records(sdkgw_store::IdKind::XheId, &id);
                         c.check(
-                            recs.iter().all(|r| r.recipient.as_deref() == Some(canonical.as_str())),
+                            recs.iter()
+                                .all(|r| r.recipient.as_deref() == Some(canonical.as_str())),
                             "delivered to the canonical participant only",
-                            format!("{:?}", recs.iter().map(|r| r.recipient.clone()).collect::<Vec<_>>()),
+                            format!(
+                                "{:?}",
+                                recs.iter().map(|r| r.recipient.clone()).collect::<Vec<_>>()
+                            ),
                         );
                     }
                 } else {
-                    c.check(r.is_refusal(&["EBMS:0004", "EBMS:0003", "EBMS:0010"], false), "refused consistently", r.summary());
+                    c.check(
+                        r.is_refusal(&["EBMS:0004", "EBMS:0003", "EBMS:0010"], false),
+                        "refused consistently",
+                        r.summary(),
+                    );
                 }
             }
             Err(e) => c.broken(e),
@@ -148,7 +217,10 @@ async fn h38(ctx: Arc<Ctx>) -> Outcome {
     }
     // A homoglyph (Cyrillic е) and an ICD with letters: never delivered to the target.
     for (label, value) in [
-        ("homoglyph: Cyrillic е in the domain", canonical.replacen('e', "\u{435}", 1)),
+        (
+            "homoglyph: Cyrillic е in the domain",
+            canonical.replacen('e', "\u{435}", 1),
+        ),
         ("ICD 0007 with letters", "0007:ABCDEF".to_owned()),
     ] {
         let built = valid_envelope(&ctx, UB).and_then(|env| {
@@ -162,7 +234,18 @@ async fn h38(ctx: Arc<Ctx>) -> Outcome {
             build(&ctx, &cr).map(|m| (env, m))
         });
         match built {
-            Ok((env, m)) => check_refusal(&ctx, &mut c, label, Ok(m), &env.id, &["EBMS:0004", "EBMS:0003", "EBMS:0010", "EBMS:0009"], false).await,
+            Ok((env, m)) => {
+                check_refusal(
+                    &ctx,
+                    &mut c,
+                    label,
+                    Ok(m),
+                    &env.id,
+                    &["EBMS:0004", "EBMS:0003", "EBMS:0010", "EBMS:0009"],
+                    false,
+                )
+                .await
+            }
             Err(e) => c.broken(e),
         }
     }
@@ -183,15 +266,30 @@ async fn h39(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let h = messages::header(&parties, &id, UB, ctx.target.federation(), Some(ctx.target.function_address.clone()));
-            let enc = ctx.target.o2o_encryption.as_ref().ok_or("no CertPub encryption certificate")?;
+            let h = messages::header(
+                &parties,
+                &id,
+                UB,
+                ctx.target.federation(),
+                Some(ctx.target.function_address.clone()),
+            );
+            let enc = ctx
+                .target
+                .o2o_encryption
+                .as_ref()
+                .ok_or("no CertPub encryption certificate")?;
             messages::seal(&p, &h, Some(enc), Some(peer_signer(&ctx)))
         });
     let bytes = match built {
         Ok(b) => b,
         Err(e) => return Outcome::broken(e),
     };
-    let env = Envelope { id: id.clone(), model: UB, bytes, parties };
+    let env = Envelope {
+        id: id.clone(),
+        model: UB,
+        bytes,
+        parties,
+    };
     let reply = match build(&ctx, &craft(&ctx, &env)) {
         Ok(m) => post(&ctx, &m).await,
         Err(e) => Err(e),
@@ -202,7 +300,15 @@ async fn h39(ctx: Arc<Ctx>) -> Outcome {
     };
     let refused_at_ap = !reply.is_verified_receipt();
     let wanted = id.clone();
-    let got = ctx.peer.log.wait_for(ctx.options.answer_wait, move |e| e.is_receipt_for(&wanted), 1).await;
+    let got = ctx
+        .peer
+        .log
+        .wait_for(
+            ctx.options.answer_wait,
+            move |e| e.is_receipt_for(&wanted),
+            1,
+        )
+        .await;
     let flagged = got.first().is_some_and(|g| {
         matches!(&g.opening, crate::peer::Opening::Receipt { response, lines, .. }
             if response == "REJECTED" && lines.iter().any(|(r, d, _)| r == "BV" && d.as_deref() == Some("security")))
@@ -223,15 +329,26 @@ async fn h40(ctx: Arc<Ctx>) -> Outcome {
     let trap = ctx.traps.defects.clone();
     c.note(format!("{HTTP_ENDPOINT_PEER}: EndpointURI http://"));
     refused_send(&ctx, &mut c, HTTP_ENDPOINT_PEER, &trap, &["http", "https"]).await;
-    c.note(format!("{WRONG_PROFILE_PEER}: transportProfile bdxr-transport-ebms3-as4-v1p0"));
-    refused_send(&ctx, &mut c, WRONG_PROFILE_PEER, &trap, &["profile", "transport", "endpoint"]).await;
+    c.note(format!(
+        "{WRONG_PROFILE_PEER}: transportProfile bdxr-transport-ebms3-as4-v1p0"
+    ));
+    refused_send(
+        &ctx,
+        &mut c,
+        WRONG_PROFILE_PEER,
+        &trap,
+        &["profile", "transport", "endpoint"],
+    )
+    .await;
     c.note("port ≠ 443: not checked — every endpoint of a local run is a loopback port; a redirect and a NAPTR result to an unexpected domain: covered by the address book's own tests, not here");
     c.outcome()
 }
 
 async fn h41(ctx: Arc<Ctx>) -> Outcome {
     let (Some(gut), Some(api)) = (ctx.gut.as_ref(), ctx.mailbox.as_ref()) else {
-        return Outcome::needs_environment("H-41 submits at the target's AP and API: in-process only (or its operator)");
+        return Outcome::needs_environment(
+            "H-41 submits at the target's AP and API: in-process only (or its operator)",
+        );
     };
     let mut c = Checks::new();
     // An XHE whose FromParty the target does not serve, handed to its AP.
@@ -243,7 +360,13 @@ async fn h41(ctx: Arc<Ctx>) -> Outcome {
         to_function: ctx.peer.function.clone(),
     };
     let id = new_id();
-    let h = messages::header(&reversed, &id, BAS, ctx.target.federation(), Some(ctx.peer.function.clone()));
+    let h = messages::header(
+        &reversed,
+        &id,
+        BAS,
+        ctx.target.federation(),
+        Some(ctx.peer.function.clone()),
+    );
     let submitted = match messages::minimal(&reversed, &id, time::OffsetDateTime::now_utc())
         .to_xml()
         .map_err(|e| e.to_string())
@@ -252,10 +375,18 @@ async fn h41(ctx: Arc<Ctx>) -> Outcome {
         Ok(xhe) => gut.submit(&xhe).await,
         Err(e) => Err(e),
     };
-    let sent_out = ctx.peer.log.wait_for(std::time::Duration::from_secs(3), {
-        let id = id.clone();
-        move |e| e.xhe_id == id
-    }, 1).await;
+    let sent_out = ctx
+        .peer
+        .log
+        .wait_for(
+            std::time::Duration::from_secs(3),
+            {
+                let id = id.clone();
+                move |e| e.xhe_id == id
+            },
+            1,
+        )
+        .await;
     c.check(
         submitted.is_err() || sent_out.is_empty(),
         "an envelope from a participant the target does not serve is not sent",
@@ -287,12 +418,54 @@ async fn h41(ctx: Arc<Ctx>) -> Outcome {
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        case("H-35", "finalRecipient not served", "[AS4] §2.5[c]", "EBMS:0004 NOT_SERVICED; nothing stored", h35),
-        case("H-36", "To PartyId ≠ our CN, MPC ≠ default, Action not served", "[AS4] §3", "EBMS:0003/0010/0004", h36),
-        case("H-37", "Unknown function mailbox", "B1.3.3 row 9", "REJECTED BV not-found", h37),
-        case("H-38", "ID normalisation: upper case, homoglyphs, ICD 0007 with letters", "[GRR] §3.3[d]", "consistent case-insensitive match or refusal; never misdelivered", h38),
-        case("H-39", "originalSender served by a different AP", "B1.3.3 row 13", "flagged (refused or REJECTED BV security)", h39),
-        case("H-40", "Outbound: SMP EndpointURI http://, foreign transport profile", "[AS4] §2.4.3", "refused and the sender notified", h40),
-        case("H-41", "Outbound: XHE from a participant we do not serve", "[APK] §3.1", "refused at submission", h41),
+        case(
+            "H-35",
+            "finalRecipient not served",
+            "[AS4] §2.5[c]",
+            "EBMS:0004 NOT_SERVICED; nothing stored",
+            h35,
+        ),
+        case(
+            "H-36",
+            "To PartyId ≠ our CN, MPC ≠ default, Action not served",
+            "[AS4] §3",
+            "EBMS:0003/0010/0004",
+            h36,
+        ),
+        case(
+            "H-37",
+            "Unknown function mailbox",
+            "B1.3.3 row 9",
+            "REJECTED BV not-found",
+            h37,
+        ),
+        case(
+            "H-38",
+            "ID normalisation: upper case, homoglyphs, ICD 0007 with letters",
+            "[GRR] §3.3[d]",
+            "consistent case-insensitive match or refusal; never misdelivered",
+            h38,
+        ),
+        case(
+            "H-39",
+            "originalSender served by a different AP",
+            "B1.3.3 row 13",
+            "flagged (refused or REJECTED BV security)",
+            h39,
+        ),
+        case(
+            "H-40",
+            "Outbound: SMP EndpointURI http://, foreign transport profile",
+            "[AS4] §2.4.3",
+            "refused and the sender notified",
+            h40,
+        ),
+        case(
+            "H-41",
+            "Outbound: XHE from a participant we do not serve",
+            "[APK] §3.1",
+            "refused at submission",
+            h41,
+        ),
     ]
 }

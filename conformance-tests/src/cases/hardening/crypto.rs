@@ -9,12 +9,19 @@ use crate::peer::Opening;
 async fn h20(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
     refused_variant(&ctx, &mut c, "key transport rsa-1_5", &["EBMS:0103"], |m| {
-        m.replace("http://www.w3.org/2009/xmlenc11#rsa-oaep", "http://www.w3.org/2001/04/xmlenc#rsa-1_5")
+        m.replace(
+            "http://www.w3.org/2009/xmlenc11#rsa-oaep",
+            "http://www.w3.org/2001/04/xmlenc#rsa-1_5",
+        )
     })
     .await;
-    refused_variant(&ctx, &mut c, "attachment cipher aes128-cbc", &["EBMS:0103"], |m| {
-        m.replace("xmlenc11#aes128-gcm\"", "xmlenc#aes128-cbc\"")
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "attachment cipher aes128-cbc",
+        &["EBMS:0103"],
+        |m| m.replace("xmlenc11#aes128-gcm\"", "xmlenc#aes128-cbc\""),
+    )
     .await;
     c.outcome()
 }
@@ -35,13 +42,20 @@ async fn h21(ctx: Arc<Ctx>) -> Outcome {
         }
         (env, m)
     });
-    for (label, built) in [("encrypted for another AP's certificate", built), ("one ciphertext byte changed", tampered)] {
+    for (label, built) in [
+        ("encrypted for another AP's certificate", built),
+        ("one ciphertext byte changed", tampered),
+    ] {
         match built {
             Ok((env, m)) => {
                 let mark = mark(&ctx);
                 match post(&ctx, &m).await {
                     Ok(r) => {
-                        c.check(r.is_refusal(&["EBMS:0102"], false), format!("{label}: EBMS:0102 FailedDecryption"), r.summary());
+                        c.check(
+                            r.is_refusal(&["EBMS:0102"], false),
+                            format!("{label}: EBMS:0102 FailedDecryption"),
+                            r.summary(),
+                        );
                         answers.push(error_text(&r.body));
                         no_leak(&ctx, &mut c, &m.message_id, &env.id, mark).await;
                     }
@@ -67,7 +81,11 @@ fn error_text(body: &[u8]) -> String {
             .and_then(|a| t[a..].find(close).map(|b| t[a..a + b].to_owned()))
             .unwrap_or_default()
     };
-    format!("{} {}", pick("errorCode=", " "), pick("<eb:Description", "</eb:Description>"))
+    format!(
+        "{} {}",
+        pick("errorCode=", " "),
+        pick("<eb:Description", "</eb:Description>")
+    )
 }
 
 async fn h22(ctx: Arc<Ctx>) -> Outcome {
@@ -78,7 +96,18 @@ async fn h22(ctx: Arc<Ctx>) -> Outcome {
         build(&ctx, &cr).map(|m| (env, m))
     });
     match built {
-        Ok((env, m)) => check_refusal(&ctx, &mut c, "signed, not encrypted", Ok(m), &env.id, &["EBMS:0103"], false).await,
+        Ok((env, m)) => {
+            check_refusal(
+                &ctx,
+                &mut c,
+                "signed, not encrypted",
+                Ok(m),
+                &env.id,
+                &["EBMS:0103"],
+                false,
+            )
+            .await
+        }
         Err(e) => c.broken(e),
     }
     c.outcome()
@@ -94,7 +123,9 @@ async fn h23(ctx: Arc<Ctx>) -> Outcome {
         let built = messages::minimal(&parties, &id, time::OffsetDateTime::now_utc())
             .to_xml()
             .map_err(|e| e.to_string())
-            .and_then(|p| seal_from_peer(&ctx, &p, &id, UB, Some(ctx.target.function_address.clone())));
+            .and_then(|p| {
+                seal_from_peer(&ctx, &p, &id, UB, Some(ctx.target.function_address.clone()))
+            });
         let bytes = match built {
             Ok(b) => b,
             Err(e) => return Outcome::broken(e),
@@ -108,7 +139,12 @@ async fn h23(ctx: Arc<Ctx>) -> Outcome {
         let pos = at + "<xenc:CipherValue>".len() + 10 + i;
         let mut b = text.into_bytes();
         b[pos] = if b[pos] == b'A' { b'B' } else { b'A' };
-        let env = Envelope { id: id.clone(), model: UB, bytes: b, parties };
+        let env = Envelope {
+            id: id.clone(),
+            model: UB,
+            bytes: b,
+            parties,
+        };
         let reply = match build(&ctx, &craft(&ctx, &env)) {
             Ok(m) => post(&ctx, &m).await,
             Err(e) => Err(e),
@@ -121,11 +157,23 @@ async fn h23(ctx: Arc<Ctx>) -> Outcome {
         let got = ctx
             .peer
             .log
-            .wait_for(ctx.options.answer_wait, move |e| e.is_receipt_for(&wanted), 1)
+            .wait_for(
+                ctx.options.answer_wait,
+                move |e| e.is_receipt_for(&wanted),
+                1,
+            )
             .await;
         match got.first().map(|g| &g.opening) {
-            Some(Opening::Receipt { response, lines, .. }) => {
-                answers.insert(format!("{response} {:?}", lines.iter().map(|(r, d, _)| (r.clone(), d.clone())).collect::<Vec<_>>()));
+            Some(Opening::Receipt {
+                response, lines, ..
+            }) => {
+                answers.insert(format!(
+                    "{response} {:?}",
+                    lines
+                        .iter()
+                        .map(|(r, d, _)| (r.clone(), d.clone()))
+                        .collect::<Vec<_>>()
+                ));
             }
             other => {
                 answers.insert(format!("{other:?}"));
@@ -133,8 +181,13 @@ async fn h23(ctx: Arc<Ctx>) -> Outcome {
         }
     }
     c.check(
-        answers.len() == 1 && answers.iter().all(|a| a.contains("REJECTED") && a.contains("SIG") && a.contains("security")),
-        format!("{rounds} single-byte ciphertext mutations: always REJECTED SIG security, identical"),
+        answers.len() == 1
+            && answers
+                .iter()
+                .all(|a| a.contains("REJECTED") && a.contains("SIG") && a.contains("security")),
+        format!(
+            "{rounds} single-byte ciphertext mutations: always REJECTED SIG security, identical"
+        ),
         format!("{answers:?}"),
     );
     c.note("that decryption is never attempted after a failed signature is proven inside the envelope layer (T-E2E-01 spy test); the suite sees only the identical answer");
@@ -149,10 +202,25 @@ async fn h24(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let header = messages::header(&parties, &id, UB, ctx.target.federation(), Some(ctx.target.function_address.clone()));
+            let header = messages::header(
+                &parties,
+                &id,
+                UB,
+                ctx.target.federation(),
+                Some(ctx.target.function_address.clone()),
+            );
             messages::seal_mutated(&p, &header, None, Some(peer_signer(&ctx)), &|s| s)
         });
-    mt_rejects(&ctx, &mut c, "tm-base-ext-sigenc, signed, plaintext payload, indicator false", &id, built, "SIG", "security").await;
+    mt_rejects(
+        &ctx,
+        &mut c,
+        "tm-base-ext-sigenc, signed, plaintext payload, indicator false",
+        &id,
+        built,
+        "SIG",
+        "security",
+    )
+    .await;
     c.outcome()
 }
 
@@ -164,22 +232,80 @@ async fn h25(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let header = messages::header(&parties, &id, UB, ctx.target.federation(), Some(ctx.target.function_address.clone()));
+            let header = messages::header(
+                &parties,
+                &id,
+                UB,
+                ctx.target.federation(),
+                Some(ctx.target.function_address.clone()),
+            );
             // The peer's own O2O encryption certificate: not the recipient's.
-            messages::seal(&p, &header, Some(&ctx.peer.o2o_encryption.0), Some(peer_signer(&ctx)))
+            messages::seal(
+                &p,
+                &header,
+                Some(&ctx.peer.o2o_encryption.0),
+                Some(peer_signer(&ctx)),
+            )
         })
-        .map(|bytes| Envelope { id: id.clone(), model: UB, bytes, parties: parties.clone() });
-    mt_silent(&ctx, &mut c, "payload encrypted for another participant's certificate", built).await;
+        .map(|bytes| Envelope {
+            id: id.clone(),
+            model: UB,
+            bytes,
+            parties: parties.clone(),
+        });
+    mt_silent(
+        &ctx,
+        &mut c,
+        "payload encrypted for another participant's certificate",
+        built,
+    )
+    .await;
     c.outcome()
 }
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        case("H-20", "AS4 key transport rsa-1_5 (and a CBC attachment cipher)", "[AS4] §2.2", "EBMS:0103", h20),
-        case("H-21", "Encrypted for another AP's key; tampered ciphertext", "[AS4] §2.2", "EBMS:0102, the same answer for both (no oracle)", h21),
-        case("H-22", "Signed-only AS4 message", "[AS4] §2.10", "EBMS:0103", h22),
-        case("H-23", "XHE CBC ciphertext tampered, re-sent many times", "[XHE] §3.4.1", "always rejected at the signature step: identical REJECTED SIG security", h23),
-        case("H-24", "Utökad Bas with a plaintext payload", "B1.3.3 row 14", "REJECTED SIG security", h24),
-        case("H-25", "Payload encrypted for the wrong participant certificate", "[KV] §2.1.2", "no receipt; not delivered; incident", h25),
+        case(
+            "H-20",
+            "AS4 key transport rsa-1_5 (and a CBC attachment cipher)",
+            "[AS4] §2.2",
+            "EBMS:0103",
+            h20,
+        ),
+        case(
+            "H-21",
+            "Encrypted for another AP's key; tampered ciphertext",
+            "[AS4] §2.2",
+            "EBMS:0102, the same answer for both (no oracle)",
+            h21,
+        ),
+        case(
+            "H-22",
+            "Signed-only AS4 message",
+            "[AS4] §2.10",
+            "EBMS:0103",
+            h22,
+        ),
+        case(
+            "H-23",
+            "XHE CBC ciphertext tampered, re-sent many times",
+            "[XHE] §3.4.1",
+            "always rejected at the signature step: identical REJECTED SIG security",
+            h23,
+        ),
+        case(
+            "H-24",
+            "Utökad Bas with a plaintext payload",
+            "B1.3.3 row 14",
+            "REJECTED SIG security",
+            h24,
+        ),
+        case(
+            "H-25",
+            "Payload encrypted for the wrong participant certificate",
+            "[KV] §2.1.2",
+            "no receipt; not delivered; incident",
+            h25,
+        ),
     ]
 }

@@ -23,17 +23,33 @@ async fn h01(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
     let before = ctx.traps.canary.count();
     let canary = ctx.traps.canary.url.replace("https://", "http://");
-    refused_variant(&ctx, &mut c, "DOCTYPE with SYSTEM file:///etc/passwd", &["EBMS:0009"], |m| {
-        with_doctype(m, "<!DOCTYPE S12:Envelope [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>")
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "DOCTYPE with SYSTEM file:///etc/passwd",
+        &["EBMS:0009"],
+        |m| {
+            with_doctype(
+                m,
+                "<!DOCTYPE S12:Envelope [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>",
+            )
+        },
+    )
     .await;
     let dtd = format!("<!DOCTYPE S12:Envelope [<!ENTITY x SYSTEM \"{canary}\">]>");
-    refused_variant(&ctx, &mut c, "DOCTYPE with SYSTEM http://canary", &["EBMS:0009"], |m| {
-        with_doctype(m, &dtd)
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "DOCTYPE with SYSTEM http://canary",
+        &["EBMS:0009"],
+        |m| with_doctype(m, &dtd),
+    )
     .await;
     let ext = format!("<!DOCTYPE S12:Envelope SYSTEM \"{canary}\">");
-    refused_variant(&ctx, &mut c, "external DTD subset", &["EBMS:0009"], |m| with_doctype(m, &ext)).await;
+    refused_variant(&ctx, &mut c, "external DTD subset", &["EBMS:0009"], |m| {
+        with_doctype(m, &ext)
+    })
+    .await;
     canary_untouched(&ctx, &mut c, before);
     c.outcome()
 }
@@ -55,7 +71,13 @@ async fn h02(ctx: Arc<Ctx>) -> Outcome {
         &text[start..]
     )
     .into_bytes();
-    mt_silent(&ctx, &mut c, "XHE with an external entity (AP: conformance error)", Ok(env)).await;
+    mt_silent(
+        &ctx,
+        &mut c,
+        "XHE with an external entity (AP: conformance error)",
+        Ok(env),
+    )
+    .await;
     // In the decrypted payload: an entity reference (a fragment cannot carry a DTD).
     let id = new_id();
     let parties = peer_to_target(&ctx);
@@ -63,11 +85,30 @@ async fn h02(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map(|x| x.replacen("Minimal conformance message", "&xxe;", 1));
     let bytes = payload.map_err(|e| e.to_string()).and_then(|p| {
-        let header = messages::header(&parties, &id, UB, ctx.target.federation(), Some(ctx.target.function_address.clone()));
-        let enc = ctx.target.o2o_encryption.as_ref().ok_or("no CertPub encryption certificate")?;
+        let header = messages::header(
+            &parties,
+            &id,
+            UB,
+            ctx.target.federation(),
+            Some(ctx.target.function_address.clone()),
+        );
+        let enc = ctx
+            .target
+            .o2o_encryption
+            .as_ref()
+            .ok_or("no CertPub encryption certificate")?;
         messages::seal_raw_plaintext(p.as_bytes(), &header, enc, peer_signer(&ctx))
     });
-    mt_rejects(&ctx, &mut c, "entity reference in the decrypted payload (MT)", &id, bytes, "SV", "structure").await;
+    mt_rejects(
+        &ctx,
+        &mut c,
+        "entity reference in the decrypted payload (MT)",
+        &id,
+        bytes,
+        "SV",
+        "structure",
+    )
+    .await;
     canary_untouched(&ctx, &mut c, before);
     c.outcome()
 }
@@ -76,10 +117,16 @@ async fn h03(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
     let lol = "<!DOCTYPE S12:Envelope [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\"><!ENTITY d \"&c;&c;&c;&c;&c;&c;&c;&c;&c;&c;\"><!ENTITY e \"&d;&d;&d;&d;&d;&d;&d;&d;&d;&d;\"><!ENTITY f \"&e;&e;&e;&e;&e;&e;&e;&e;&e;&e;\"><!ENTITY g \"&f;&f;&f;&f;&f;&f;&f;&f;&f;&f;\"><!ENTITY h \"&g;&g;&g;&g;&g;&g;&g;&g;&g;&g;\"><!ENTITY i \"&h;&h;&h;&h;&h;&h;&h;&h;&h;&h;\">]>";
     let started = std::time::Instant::now();
-    refused_variant(&ctx, &mut c, "billion laughs (10^9 expansions)", ANY_FAILURE, |m| {
-        let m = with_doctype(m, lol)?;
-        m.replace("<eb:MessageId>", "<eb:MessageId>&i;")
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "billion laughs (10^9 expansions)",
+        ANY_FAILURE,
+        |m| {
+            let m = with_doctype(m, lol)?;
+            m.replace("<eb:MessageId>", "<eb:MessageId>&i;")
+        },
+    )
     .await;
     c.note(format!("answered in {} ms", started.elapsed().as_millis()));
     still_serving(&ctx, &mut c).await;
@@ -90,18 +137,31 @@ async fn h04(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
     let big = "x".repeat(10 * 1024 * 1024);
     refused_variant(&ctx, &mut c, "a 10 MB attribute value", ANY_FAILURE, |m| {
-        m.replace("<eb:MessageInfo>", &format!("<eb:MessageInfo big=\"{big}\">"))
+        m.replace(
+            "<eb:MessageInfo>",
+            &format!("<eb:MessageInfo big=\"{big}\">"),
+        )
     })
     .await;
     let attrs: String = (0..100_000).map(|i| format!(" a{i}=\"1\"")).collect();
-    refused_variant(&ctx, &mut c, "100,000 attributes on one element", ANY_FAILURE, |m| {
-        m.replace("<eb:MessageInfo>", &format!("<eb:MessageInfo{attrs}>"))
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "100,000 attributes on one element",
+        ANY_FAILURE,
+        |m| m.replace("<eb:MessageInfo>", &format!("<eb:MessageInfo{attrs}>")),
+    )
     .await;
-    let decls: String = (0..200_000).map(|i| format!(" xmlns:n{i}=\"urn:n{i}\"")).collect();
-    refused_variant(&ctx, &mut c, "200,000 namespace declarations", ANY_FAILURE, |m| {
-        m.replace("<eb:MessageInfo>", &format!("<eb:MessageInfo{decls}>"))
-    })
+    let decls: String = (0..200_000)
+        .map(|i| format!(" xmlns:n{i}=\"urn:n{i}\""))
+        .collect();
+    refused_variant(
+        &ctx,
+        &mut c,
+        "200,000 namespace declarations",
+        ANY_FAILURE,
+        |m| m.replace("<eb:MessageInfo>", &format!("<eb:MessageInfo{decls}>")),
+    )
     .await;
     still_serving(&ctx, &mut c).await;
     c.outcome()
@@ -112,9 +172,13 @@ async fn h05(ctx: Arc<Ctx>) -> Outcome {
     let depth = 100_000;
     let open = "<x:d xmlns:x=\"urn:x\">".repeat(depth);
     let close = "</x:d>".repeat(depth);
-    refused_variant(&ctx, &mut c, "100,000 nested elements in a SOAP header block", ANY_FAILURE, |m| {
-        m.replace("<wsse:Security", &format!("{open}{close}<wsse:Security"))
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "100,000 nested elements in a SOAP header block",
+        ANY_FAILURE,
+        |m| m.replace("<wsse:Security", &format!("{open}{close}<wsse:Security")),
+    )
     .await;
     // The same depth in the XHE: no stack overflow in the receiver's parser or C14N.
     let mut env = match valid_envelope(&ctx, UB) {
@@ -135,9 +199,20 @@ async fn h06(ctx: Arc<Ctx>) -> Outcome {
     let before = ctx.traps.canary.count();
     let canary = ctx.traps.canary.url.replace("https://", "http://");
     for (label, insert) in [
-        ("xml-stylesheet processing instruction", format!("<?xml-stylesheet type=\"text/xsl\" href=\"{canary}\"?>")),
-        ("XInclude", format!("<xi:include xmlns:xi=\"http://www.w3.org/2001/XInclude\" href=\"{canary}\"/>")),
-        ("xsi:schemaLocation", format!("<x:h xmlns:x=\"urn:x\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"urn:x {canary}\"/>")),
+        (
+            "xml-stylesheet processing instruction",
+            format!("<?xml-stylesheet type=\"text/xsl\" href=\"{canary}\"?>"),
+        ),
+        (
+            "XInclude",
+            format!("<xi:include xmlns:xi=\"http://www.w3.org/2001/XInclude\" href=\"{canary}\"/>"),
+        ),
+        (
+            "xsi:schemaLocation",
+            format!(
+                "<x:h xmlns:x=\"urn:x\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:schemaLocation=\"urn:x {canary}\"/>"
+            ),
+        ),
     ] {
         let built = conformant(&ctx).and_then(|(_, m)| {
             if label.starts_with("xml-stylesheet") {
@@ -151,7 +226,9 @@ async fn h06(ctx: Arc<Ctx>) -> Outcome {
                 Ok(r) => {
                     c.check(
                         r.status.is_some(),
-                        format!("{label}: answered (accepted or refused) without fetching anything"),
+                        format!(
+                            "{label}: answered (accepted or refused) without fetching anything"
+                        ),
                         r.summary(),
                     );
                 }
@@ -168,9 +245,18 @@ async fn h06(ctx: Arc<Ctx>) -> Outcome {
 
 async fn h07(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
-    refused_variant(&ctx, &mut c, "UTF-16 declaration on a UTF-8 body", ANY_FAILURE, |m| {
-        m.replace("<S12:Envelope", "<?xml version=\"1.0\" encoding=\"UTF-16\"?><S12:Envelope")
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "UTF-16 declaration on a UTF-8 body",
+        ANY_FAILURE,
+        |m| {
+            m.replace(
+                "<S12:Envelope",
+                "<?xml version=\"1.0\" encoding=\"UTF-16\"?><S12:Envelope",
+            )
+        },
+    )
     .await;
     for (label, bytes) in [
         ("invalid UTF-8 (0xFF) in a header value", vec![0xFFu8]),
@@ -212,7 +298,11 @@ async fn h07(ctx: Arc<Ctx>) -> Outcome {
 }
 
 /// Posts `m` with its root part replaced by `root` bytes (for input that is not UTF-8).
-async fn post_raw(ctx: &Ctx, m: &Crafted, root: Vec<u8>) -> Result<crate::peer::wire::WireReply, String> {
+async fn post_raw(
+    ctx: &Ctx,
+    m: &Crafted,
+    root: Vec<u8>,
+) -> Result<crate::peer::wire::WireReply, String> {
     let (ct, body) = m.multipart().await?;
     // The root part is the first part: swap its bytes (same boundary, same headers).
     let text_root = m.envelope.as_bytes();
@@ -233,25 +323,46 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 async fn h08(ctx: Arc<Ctx>) -> Outcome {
     let mut c = Checks::new();
-    // Comments and processing instructions are not part of exclusive C14N without comments:
-    // the signature still verifies; prefix and whitespace changes are, so they break it.
-    for (label, from, to) in [
-        ("a comment inside the signed eb:Messaging", "<eb:MessageInfo>", "<eb:MessageInfo><!-- inserted after signing -->"),
-        ("a processing instruction inside the signed eb:Messaging", "<eb:MessageInfo>", "<eb:MessageInfo><?inserted after-signing?>"),
-    ] {
-        match conformant(&ctx).and_then(|(_, m)| m.replace(from, to)) {
-            Ok(m) => match post(&ctx, &m).await {
-                Ok(r) => {
-                    c.check(r.is_verified_receipt(), format!("{label}: accepted (C14N drops it)"), r.summary());
-                }
-                Err(e) => c.broken(e),
-            },
+    // Exclusive C14N without comments drops comments, so the signature still verifies; it
+    // keeps processing instructions (C14N 1.0 §2.3), so a PI added after signing breaks it.
+    match conformant(&ctx).and_then(|(_, m)| {
+        m.replace(
+            "<eb:MessageInfo>",
+            "<eb:MessageInfo><!-- inserted after signing -->",
+        )
+    }) {
+        Ok(m) => match post(&ctx, &m).await {
+            Ok(r) => {
+                c.check(
+                    r.is_verified_receipt(),
+                    "a comment inside the signed eb:Messaging: accepted (C14N drops comments)",
+                    r.summary(),
+                );
+            }
             Err(e) => c.broken(e),
-        }
+        },
+        Err(e) => c.broken(e),
     }
-    refused_variant(&ctx, &mut c, "whitespace added inside the signed MessageId", &["EBMS:0101", "EBMS:0103"], |m| {
-        m.replace("<eb:MessageId>", "<eb:MessageId> ")
-    })
+    refused_variant(
+        &ctx,
+        &mut c,
+        "a processing instruction inside the signed eb:Messaging (C14N keeps PIs)",
+        &["EBMS:0101", "EBMS:0103"],
+        |m| {
+            m.replace(
+                "<eb:MessageInfo>",
+                "<eb:MessageInfo><?inserted after-signing?>",
+            )
+        },
+    )
+    .await;
+    refused_variant(
+        &ctx,
+        &mut c,
+        "whitespace added inside the signed MessageId",
+        &["EBMS:0101", "EBMS:0103"],
+        |m| m.replace("<eb:MessageId>", "<eb:MessageId> "),
+    )
     .await;
     refused_variant(&ctx, &mut c, "eb:Messaging's prefix rewritten (same namespace)", &["EBMS:0101", "EBMS:0103", "EBMS:0009"], |m| {
         let (s, e) = m.span("<eb:Messaging", "</eb:Messaging>")?;
@@ -269,13 +380,61 @@ async fn h08(ctx: Arc<Ctx>) -> Outcome {
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
-        case("H-01", "DOCTYPE with external entities in the SOAP envelope", "[AS4] §4.2", "any DTD refused (EBMS:0009); the canary URL never fetched", h01),
-        case("H-02", "XXE in the XHE and in the decrypted SDK payload", "[XHE]; B1.3.3 row 2", "XHE: no receipt, not delivered; payload: REJECTED SV structure; nothing resolved", h02),
-        case("H-03", "Billion laughs", "DESIGN §4", "refused at once; the gateway keeps serving", h03),
-        case("H-04", "Quadratic blow-up: a 10 MB attribute, 100k attributes, 200k namespace declarations", "DESIGN §4", "limits enforced (refused); the gateway keeps serving", h04),
-        case("H-05", "100k nested elements", "DESIGN §4", "no stack overflow: refused, the gateway keeps serving", h05),
-        case("H-06", "xml-stylesheet, XInclude, xsi:schemaLocation pointing to a remote URL", "DESIGN §4", "never fetched", h06),
-        case("H-07", "Encoding tricks: UTF-16 declaration, invalid and overlong UTF-8, NUL, BOMs", "DESIGN §4", "refused consistently", h07),
-        case("H-08", "Comments/PIs inside signed content; whitespace and prefix rewrites", "[AS4] §2.2 (exclusive C14N)", "C14N correct: comments and PIs do not break the signature, whitespace and prefix changes do", h08),
+        case(
+            "H-01",
+            "DOCTYPE with external entities in the SOAP envelope",
+            "[AS4] §4.2",
+            "any DTD refused (EBMS:0009); the canary URL never fetched",
+            h01,
+        ),
+        case(
+            "H-02",
+            "XXE in the XHE and in the decrypted SDK payload",
+            "[XHE]; B1.3.3 row 2",
+            "XHE: no receipt, not delivered; payload: REJECTED SV structure; nothing resolved",
+            h02,
+        ),
+        case(
+            "H-03",
+            "Billion laughs",
+            "DESIGN §4",
+            "refused at once; the gateway keeps serving",
+            h03,
+        ),
+        case(
+            "H-04",
+            "Quadratic blow-up: a 10 MB attribute, 100k attributes, 200k namespace declarations",
+            "DESIGN §4",
+            "limits enforced (refused); the gateway keeps serving",
+            h04,
+        ),
+        case(
+            "H-05",
+            "100k nested elements",
+            "DESIGN §4",
+            "no stack overflow: refused, the gateway keeps serving",
+            h05,
+        ),
+        case(
+            "H-06",
+            "xml-stylesheet, XInclude, xsi:schemaLocation pointing to a remote URL",
+            "DESIGN §4",
+            "never fetched",
+            h06,
+        ),
+        case(
+            "H-07",
+            "Encoding tricks: UTF-16 declaration, invalid and overlong UTF-8, NUL, BOMs",
+            "DESIGN §4",
+            "refused consistently",
+            h07,
+        ),
+        case(
+            "H-08",
+            "Comments/PIs inside signed content; whitespace and prefix rewrites",
+            "[AS4] §2.2 (exclusive C14N)",
+            "C14N correct: comments do not break the signature; PIs, whitespace and prefix changes do",
+            h08,
+        ),
     ]
 }
