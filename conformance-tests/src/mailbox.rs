@@ -199,6 +199,27 @@ impl MailboxApi {
             .ok_or_else(|| format!("201 without data.id: {v}"))
     }
 
+    /// `method {base}{path}` without a body: the status, the headers and the raw body (file
+    /// downloads, other clients' calls in H-63/H-66).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Result<(u16, http::HeaderMap, Vec<u8>), String> {
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(OutBody::empty())
+            .map_err(|e| e.to_string())?;
+        let resp = self.client.send(request).await.map_err(|e| e.to_string())?;
+        Ok((
+            resp.status().as_u16(),
+            resp.headers().clone(),
+            resp.body().to_vec(),
+        ))
+    }
+
     /// `GET /sdk/messages/{id}`: the status code and the document.
     pub async fn get(&self, id: &str) -> Result<(u16, Value), String> {
         self.request("GET", &format!("/sdk/messages/{id}"), None)

@@ -53,6 +53,8 @@ pub enum HttpMode {
     UnsignedReceipt,
     /// The receiver's Receipt with one NRR digest altered (its signature no longer verifies).
     TamperedReceipt,
+    /// `200 OK` with the body set by [`Knobs::set_canned`] as `application/soap+xml` (H-60).
+    Canned,
 }
 
 /// What the peer's participant does with a message it received.
@@ -69,6 +71,7 @@ pub enum Answer {
 pub struct Knobs {
     http: Mutex<HttpMode>,
     answer: Mutex<Answer>,
+    canned: Mutex<Vec<u8>>,
     /// POSTs that reached the endpoint.
     pub requests: AtomicUsize,
 }
@@ -85,6 +88,10 @@ impl Knobs {
     }
     pub fn answer(&self) -> Answer {
         *self.answer.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+    /// The body of [`HttpMode::Canned`].
+    pub fn set_canned(&self, body: Vec<u8>) {
+        *self.canned.lock().unwrap_or_else(PoisonError::into_inner) = body;
     }
     pub fn reset(&self) {
         self.set_http(HttpMode::Normal);
@@ -196,6 +203,23 @@ impl Handler for PeerHandler {
             HttpMode::Status(s) => status_response(s, OutBody::empty()),
             HttpMode::EmptyOk => status_response(200, OutBody::empty()),
             HttpMode::Drop => status_response(200, OutBody::reader(Broken, Some(1024))),
+            HttpMode::Canned => {
+                // Read the request as a receiver would before answering.
+                let mut request = request.into_body();
+                while let Ok(Some(_)) = request.chunk().await {}
+                let body = self
+                    .knobs
+                    .canned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                let mut r = status_response(200, OutBody::full(body));
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/soap+xml"),
+                );
+                r
+            }
             mode @ (HttpMode::UnsignedReceipt | HttpMode::TamperedReceipt) => {
                 let response = self.inner.handle(request, connection).await;
                 let (parts, body) = response.into_parts();
@@ -338,6 +362,7 @@ impl Peer {
         let knobs = Arc::new(Knobs {
             http: Mutex::new(HttpMode::Normal),
             answer: Mutex::new(Answer::Receipt),
+            canned: Mutex::new(Vec::new()),
             requests: AtomicUsize::new(0),
         });
         let (stop, stopped) = oneshot::channel::<()>();
