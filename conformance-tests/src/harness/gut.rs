@@ -306,12 +306,17 @@ impl InProcessGut {
         let spool = shared.spool_dir.clone();
         let federation = shared.config.environment.federation_id.as_str().to_owned();
         let path = file.path().to_path_buf();
+        let served: Vec<String> = (shared.config.participants.iter())
+            .map(|p| p.id.value().to_owned())
+            .collect();
         let key = tokio::task::spawn_blocking(move || {
+            let served: Vec<&str> = served.iter().map(String::as_str).collect();
             sdkgw_as4::msh::submit(
                 store.as_ref(),
                 &path,
                 None,
                 &federation,
+                &served,
                 &spool,
                 OffsetDateTime::now_utc(),
             )

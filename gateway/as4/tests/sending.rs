@@ -52,6 +52,7 @@ fn queue(a: &common::Node) -> MessageKey {
         &xhe,
         Some(Leg::Message),
         fed(),
+        &[ORG_A],
         &a.spool,
         OffsetDateTime::now_utc(),
     )

@@ -229,6 +229,7 @@ async fn identical_redelivery_resends_the_stored_receipt_and_files_nothing_twice
             &path,
             None,
             "urn:fdc:digg.se:edelivery:federation:test",
+            &["0203:orga.test"],
             &spool,
             time::OffsetDateTime::now_utc(),
         )

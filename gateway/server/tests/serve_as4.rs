@@ -188,6 +188,22 @@ fn serve_receives_as4_send_and_inspect_reads_the_receipt() {
         out.contains("rejected") && out.contains("NOT_SERVICED"),
         "{out}"
     );
+    // An XHE from a participant A does not serve: refused before any connection.
+    let foreign = xhe(work.path(), "0203:orgb.test", "0203:orga.test");
+    let mut cmd = sdkgw();
+    cmd.args(["as4", "send", "--config"])
+        .arg(config(&pki, "orga.test"))
+        .args(["--to-url", &url_b, "--to-cert"])
+        .arg(pki.join("orgs/orgb.test/ap.pem"))
+        .arg("--xhe")
+        .arg(&foreign);
+    env(&mut cmd, &pki, data_a.path(), &smp);
+    let (code, out, err) = output(&mut cmd);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("originalSender 0203:orgb.test is not a participant this gateway serves"),
+        "{err}"
+    );
     // SIGTERM: a clean stop.
     let pid = serve_b.child.id().to_string();
     assert!(
@@ -275,6 +291,7 @@ async fn queued_message_is_delivered_through_the_address_book_by_the_gateway_wor
             &message,
             None,
             "urn:fdc:digg.se:edelivery:federation:test",
+            &["0203:orga.test"],
             &spool,
             time::OffsetDateTime::now_utc(),
         )

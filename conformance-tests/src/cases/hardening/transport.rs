@@ -378,7 +378,6 @@ async fn h51(ctx: Arc<Ctx>) -> Outcome {
     c.outcome()
 }
 
-
 /// One HTTP abuse variant: label, request head template, body, whether the connection may
 /// simply be closed, and the check of the reply.
 type AbuseVariant = (&'static str, String, Vec<u8>, bool, fn(&RawReply) -> bool);

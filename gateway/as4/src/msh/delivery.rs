@@ -49,6 +49,21 @@ pub enum SubmitError {
     Store(#[from] StoreError),
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// An AP sends for the participants it serves only (test-cases digest H-41).
+    #[error("originalSender {sender} is not a participant this gateway serves ({served})")]
+    NotServed { sender: String, served: String },
+}
+
+/// Refuses an XHE whose FromParty (the AS4 originalSender) is none of `served`; participant
+/// ids compare case-insensitively, as everywhere in the federation.
+pub fn check_served(sender: &str, served: &[&str]) -> Result<(), SubmitError> {
+    if served.iter().any(|p| p.eq_ignore_ascii_case(sender)) {
+        return Ok(());
+    }
+    Err(SubmitError::NotServed {
+        sender: sender.to_owned(),
+        served: served.join(", "),
+    })
 }
 
 fn blob_from_file(store: &dyn Store, path: &Path) -> Result<StagedBlob, SubmitError> {
@@ -65,17 +80,19 @@ fn blob_from_bytes(store: &dyn Store, bytes: &[u8]) -> Result<StagedBlob, StoreE
 }
 
 /// Queues `xhe` (a sealed XHE file) for AS4 delivery: checks and compresses it
-/// ([`prepare`]), stores XHE, payload and header values, and schedules the record now.
-/// Blocking (store writes).
+/// ([`prepare`]), refuses it unless its sender is one of the `served` participants, stores
+/// XHE, payload and header values, and schedules the record now. Blocking (store writes).
 pub fn submit(
     store: &dyn Store,
     xhe: &Path,
     leg: Option<Leg>,
     federation_id: &str,
+    served: &[&str],
     spool_dir: &Path,
     at: OffsetDateTime,
 ) -> Result<MessageKey, SubmitError> {
     let (out, payload) = prepare(xhe, leg, federation_id, spool_dir, at)?;
+    check_served(&out.original_sender, served)?;
     let json = serde_json::to_vec(&out).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut new = NewMessage::new(Direction::Outbound, at, ACTOR_SENDER);
     new.sender = Some(out.original_sender.clone());
@@ -407,4 +424,24 @@ fn base_event(record: &MessageRecord, out: &Outgoing, attempt: &Attempt) -> As4E
         event.signature("sending_ap_signature", sig);
     }
     event
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_served_participants_may_send_whatever_the_case_of_the_id() {
+        let served = ["0203:orga.test", "0203:other.test"];
+        assert!(check_served("0203:orga.test", &served).is_ok());
+        assert!(check_served("0203:OrgA.Test", &served).is_ok());
+        let e = check_served("0203:orgb.test", &served).unwrap_err();
+        assert!(matches!(e, SubmitError::NotServed { .. }));
+        assert!(
+            e.to_string()
+                .contains("0203:orgb.test is not a participant"),
+            "{e}"
+        );
+        assert!(check_served("0203:orga.test", &[]).is_err());
+    }
 }

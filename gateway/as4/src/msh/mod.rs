@@ -24,7 +24,7 @@ pub use config::{
     ApIdentity, IdentityError, InboundSettings, LiveKeys, MessageTrust, MshKeys, PreviousKey,
     Served,
 };
-pub use delivery::{DeliveryWorker, SubmitError, submit};
+pub use delivery::{DeliveryWorker, SubmitError, check_served, submit};
 pub use handoff::{InboundHandoff, InboundMessage, StoreOnly};
 pub use http::As4Handler;
 pub use inbound::{PeerInfo, Receiver, Reply};

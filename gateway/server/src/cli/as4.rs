@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use sdkgw_as4::ebms::Leg;
 use sdkgw_as4::inspect::{Inputs, Level, inspect};
-use sdkgw_as4::msh::{AttemptOutcome, MessageTrust, Route, prepare};
+use sdkgw_as4::msh::{AttemptOutcome, MessageTrust, Route, check_served, prepare};
 use sdkgw_certs::{PasswordSource, load_certificates, load_private_key};
 use sdkgw_server::config::{Config, runtime};
 use sdkgw_server::serve::configured_sender;
@@ -128,6 +128,9 @@ fn send_inner(a: SendArgs) -> Result<ExitCode, ExitCode> {
         OffsetDateTime::now_utc(),
     )
     .map_err(|e| input_error(format!("{}: {e}", a.xhe.display())))?;
+    let served: Vec<&str> = config.participants.iter().map(|p| p.id.value()).collect();
+    check_served(&out.original_sender, &served)
+        .map_err(|e| input_error(format!("{}: {e}", a.xhe.display())))?;
     let route = Route {
         endpoint: a.to_url.clone(),
         certificate,
