@@ -13,6 +13,24 @@ use crate::soap::SOAP12_CONTENT_TYPE;
 /// `Retry-After` on a 503 caused by a local failure.
 const RETRY_AFTER: Duration = Duration::from_secs(60);
 
+/// After a refusal the peer may still be writing its request. Most AS4 clients write the
+/// whole body before they read the answer, so closing at once shows them a reset connection
+/// instead of our ebMS error: a bounded rest is read and discarded first.
+const LINGER_BYTES: u64 = 32 * 1024 * 1024;
+const LINGER_TIME: Duration = Duration::from_secs(5);
+
+/// Reads and discards at most [`LINGER_BYTES`] of what is left of `body`, for at most
+/// [`LINGER_TIME`]; errors end it (the connection is closed after the answer anyway).
+async fn linger<R: tokio::io::AsyncRead + Unpin>(body: &mut R) {
+    use tokio::io::AsyncReadExt as _;
+    let mut rest = body.take(LINGER_BYTES);
+    let _ = tokio::time::timeout(
+        LINGER_TIME,
+        tokio::io::copy(&mut rest, &mut tokio::io::sink()),
+    )
+    .await;
+}
+
 /// The HTTP handler of the AS4 listener.
 #[derive(Debug)]
 pub struct As4Handler {
@@ -76,8 +94,12 @@ impl Handler for As4Handler {
                 .ok()
                 .and_then(|c| c.first().map(|c| c.subject().to_owned())),
         };
-        let body = request.into_body().into_reader();
-        match self.receiver.receive(&content_type, body, peer).await {
+        let mut body = request.into_body().into_reader();
+        let reply = self.receiver.receive(&content_type, &mut body, peer).await;
+        if !matches!(reply, Reply::Receipt { .. }) {
+            linger(&mut body).await;
+        }
+        match reply {
             Reply::Receipt { envelope, .. } => soap(StatusCode::OK, envelope),
             Reply::Error { envelope, .. } => soap(StatusCode::INTERNAL_SERVER_ERROR, envelope),
             Reply::TooLarge { envelope } => soap(StatusCode::PAYLOAD_TOO_LARGE, envelope),
