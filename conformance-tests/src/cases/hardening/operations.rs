@@ -340,6 +340,36 @@ fn warning_signal(ctx: &Ctx) -> Vec<u8> {
     .into_bytes()
 }
 
+/// The waits between a failed attempt and the next one, against the configured schedule
+/// (its longest delay, plus the delivery worker's 5 s poll and 2 s of slack); the attempts'
+/// own durations are noted.
+fn retry_spacing(ctx: &Ctx, c: &mut Checks, label: &str, r: &MessageRecord) {
+    let Some(gut) = ctx.gut.as_ref() else { return };
+    let bound = gut.gateway.shared.config.retry.max_delay + Duration::from_secs(7);
+    let (mut waits, mut attempts) = (Vec::new(), Vec::new());
+    let mut last: Option<(MessageState, OffsetDateTime)> = None;
+    for h in &r.history {
+        match (last, h.to) {
+            (Some((MessageState::Sending, t)), _) => attempts.push(h.at - t),
+            (Some((MessageState::Scheduled, t)), MessageState::Sending) if !attempts.is_empty() => {
+                waits.push(h.at - t)
+            }
+            _ => {}
+        }
+        last = Some((h.to, h.at));
+    }
+    let ms = |d: &[time::Duration]| d.iter().map(|d| d.whole_milliseconds()).collect::<Vec<_>>();
+    c.note(format!("{label}: attempts took {:?} ms", ms(&attempts)));
+    c.check(
+        !waits.is_empty() && waits.iter().all(|w| w.unsigned_abs() <= bound),
+        format!(
+            "{label}: each retry follows the schedule (≤ {} ms after the failed attempt)",
+            bound.as_millis()
+        ),
+        format!("waits {:?} ms", ms(&waits)),
+    );
+}
+
 /// What the peer answers with (or why it could not be made).
 type Body = Result<Vec<u8>, String>;
 
@@ -443,6 +473,9 @@ async fn h60(ctx: Arc<Ctx>) -> Outcome {
             }
             _ => None,
         };
+        if let Some(r) = &rec {
+            retry_spacing(&ctx, &mut c, label, r);
+        }
         c.check(
             rec.as_ref().is_some_and(|r| {
                 !r.has_been(MessageState::Delivered) && u64::from(r.attempts) == max && max > 1
