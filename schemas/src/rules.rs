@@ -149,6 +149,7 @@ rule_ids! {
         TransportModelConsistent => "GW-XHE-6",
         PartyIdsAreParticipants => "GW-XHE-7",
         HandlingServiceIsFunctionAddress => "GW-XHE-8",
+        CreationDateTimeNotFuture => "GW-XHE-9",
         Xsd => "XSD-XHE",
     }
 }

@@ -710,9 +710,34 @@ pub enum Opened {
     Redelivered(Previous),
 }
 
+/// How far ahead of the receiver's clock a `CreationDateTime` may be: wide enough for clock
+/// skew and a local time written with a `Z`, narrow enough to refuse invented dates.
+const MAX_CREATION_AHEAD: time::Duration = time::Duration::days(1);
+
+/// GW-XHE-9 (hardening H-57): an envelope created more than [`MAX_CREATION_AHEAD`] after `at`
+/// is an envelope error (no receipt, escalated), like the other XHE profile rules.
+fn created_in_the_future(header: &Xhe, at: OffsetDateTime) -> Option<Report> {
+    if header.created <= at + MAX_CREATION_AHEAD {
+        return None;
+    }
+    let mut report = Report::default();
+    report.add(
+        sdkgw_schemas::XheRule::CreationDateTimeNotFuture,
+        "/XHE/Header/CreationDateTime",
+        &format!(
+            "{} is more than a day after the receiver's clock",
+            header.created
+        ),
+    );
+    Some(report)
+}
+
 /// Runs the inbound pipeline on one XHE.
 pub fn open(bytes: Vec<u8>, cfg: &OpenConfig<'_>) -> Result<Opened, Refusal> {
     let received = ReceivedEnvelope::parse_within(bytes, &cfg.context, cfg.policy.max_xhe_bytes)?;
+    if let Some(report) = created_in_the_future(received.unverified_header(), cfg.at) {
+        return Err(Refusal::Envelope(report));
+    }
     let to = &received.unverified_header().to;
     if let Some(served) = cfg.serves
         && !served.contains(to)

@@ -568,6 +568,39 @@ fn envelopes_not_for_us_or_outside_the_profile_get_no_receipt() {
 }
 
 #[test]
+fn creation_time_more_than_a_day_ahead_is_an_envelope_error_but_clock_skew_is_not() {
+    let p = pki();
+    let m = new_message(&p.a, &p.b, vec![]);
+    let sealed_at = |created: OffsetDateTime| {
+        let mut header = header_for(&m, &p.a, &p.b);
+        header.created = created;
+        seal::seal_message(
+            m.to_xml().unwrap().as_bytes(),
+            &header,
+            Some(&p.b.enc_cert),
+            Some(p.a.signer()),
+            SealOptions::default(),
+        )
+        .unwrap()
+        .bytes
+    };
+    let rx = Receiver::new(p, &p.b);
+    let cfg = rx.config(Some(&p.a.sign_cert), MessagePolicy::default());
+    match open::open(sealed_at(cfg.at + time::Duration::days(2)), &cfg) {
+        Err(Refusal::Envelope(report)) => assert!(
+            report.has(sdkgw_schemas::XheRule::CreationDateTimeNotFuture),
+            "{report}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(rx.keys.asked.get(), 0, "refused before decryption");
+    accepted(open::open(
+        sealed_at(cfg.at + time::Duration::hours(2)),
+        &cfg,
+    ));
+}
+
+#[test]
 fn tm_base_round_trip_is_plain_and_unsigned() {
     let p = pki();
     let m = new_message(&p.a, &p.b, vec![]);
