@@ -3,6 +3,7 @@
 pub(crate) mod announced;
 mod assertions;
 mod common;
+mod hardening;
 pub mod official;
 mod testdata;
 
@@ -13,6 +14,7 @@ pub fn all() -> Vec<Case> {
     let mut v = official::cases();
     v.extend(announced::cases());
     v.extend(testdata::cases());
+    v.extend(hardening::cases());
     v.sort_by_key(|c| c.group);
     v
 }

@@ -32,7 +32,11 @@ pub(crate) fn cases() -> Vec<Case> {
     v.extend(replay::cases());
     v.extend(transport::cases());
     v.extend(operations::cases());
-    v.sort_by_key(|c| c.id.trim_start_matches("H-").parse::<u32>().unwrap_or(u32::MAX));
+    v.sort_by_key(|c| {
+        c.id.trim_start_matches("H-")
+            .parse::<u32>()
+            .unwrap_or(u32::MAX)
+    });
     v
 }
 
@@ -97,7 +101,10 @@ fn canary_untouched(ctx: &Ctx, c: &mut Checks, before: usize) {
     let n = ctx.traps.canary.count() - before;
     c.check(
         n == 0,
-        format!("nothing fetched from the canary URL {}", ctx.traps.canary.url),
+        format!(
+            "nothing fetched from the canary URL {}",
+            ctx.traps.canary.url
+        ),
         format!("{n} connection(s)"),
     );
 }
@@ -158,7 +165,11 @@ async fn mt_silent(ctx: &Ctx, c: &mut Checks, label: &str, env: Result<Envelope,
     let receipts = ctx
         .peer
         .log
-        .wait_for(Duration::from_secs(3), move |e| e.is_receipt_for(&wanted), 1)
+        .wait_for(
+            Duration::from_secs(3),
+            move |e| e.is_receipt_for(&wanted),
+            1,
+        )
         .await;
     c.check(
         receipts.is_empty(),
@@ -171,11 +182,15 @@ async fn mt_silent(ctx: &Ctx, c: &mut Checks, label: &str, env: Result<Envelope,
                 sdkgw_store::IdKind::XheId,
                 &env.id,
                 ctx.options.answer_wait,
-                |rs| rs.iter().all(|r| r.state == sdkgw_store::MessageState::Rejected),
+                |rs| {
+                    rs.iter()
+                        .all(|r| r.state == sdkgw_store::MessageState::Rejected)
+                },
             )
             .await;
         c.check(
-            recs.iter().all(|r| r.state == sdkgw_store::MessageState::Rejected),
+            recs.iter()
+                .all(|r| r.state == sdkgw_store::MessageState::Rejected),
             format!("{label}: not delivered to a mailbox (quarantined)"),
             format!(
                 "{:?}",
