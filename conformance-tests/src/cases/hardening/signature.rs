@@ -420,13 +420,19 @@ async fn h17(ctx: Arc<Ctx>) -> Outcome {
     xhe_sig(
         &ctx,
         &mut c,
-        "one character of CreationDateTime changed after signing",
+        "one digit of CreationDateTime's seconds changed after signing",
         false,
         &|s| {
+            // The last digit of the seconds: the time moves by seconds, so only the
+            // signature (not the "created in the future" profile rule) can object.
             let Some(at) = s.find("<xhb:CreationDateTime>") else {
                 return s;
             };
-            let i = at + "<xhb:CreationDateTime>".len() + 2;
+            let value = at + "<xhb:CreationDateTime>".len();
+            let Some(t) = s[value..].find('T') else {
+                return s;
+            };
+            let i = value + t + 8;
             let mut b = s.into_bytes();
             b[i] = if b[i] == b'9' { b'8' } else { b'9' };
             String::from_utf8_lossy(&b).into_owned()
