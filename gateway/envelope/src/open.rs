@@ -27,7 +27,7 @@ use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
 use crate::finding::Report;
-use crate::message::{self, MessagePolicy, Previous, SdkMessage};
+use crate::message::{self, MessagePolicy, Previous, ScanFailed, SdkMessage};
 use crate::ns::{self, XHA};
 use crate::receipt::{self, Receipt, ReceiptContext};
 use crate::rejection::{self, Stage};
@@ -56,6 +56,10 @@ pub enum Refusal {
     /// The answer could not be built (a bug or a configuration problem; alert, retry).
     #[error("internal error while building the receipt")]
     Internal(String),
+    /// An attachment could not be scanned for malware (GW-MSG-11): neither accepted nor
+    /// rejected; alert and try again later, never take it as clean.
+    #[error("an attachment could not be scanned for malware")]
+    Unscanned(String),
 }
 
 impl Refusal {
@@ -67,7 +71,8 @@ impl Refusal {
             Refusal::NotServed(p) => format!("ToParty {p} is not served"),
             Refusal::Undecryptable(reason)
             | Refusal::BadReceipt(reason)
-            | Refusal::Internal(reason) => reason.clone(),
+            | Refusal::Internal(reason)
+            | Refusal::Unscanned(reason) => reason.clone(),
         }
     }
 }
@@ -427,6 +432,15 @@ pub struct DecryptedPayload {
     sha256: [u8; 32],
 }
 
+/// Why [`DecryptedPayload::validate`] gave no [`OpenedMessage`].
+#[derive(Debug)]
+pub enum NotValidated {
+    /// The payload is rejected (answered by a REJECTED receipt).
+    Rejected(Box<PayloadRejection>),
+    /// An attachment could not be scanned (stage 11): no answer yet, try again later.
+    Unscanned(ScanFailed),
+}
+
 /// Why a verified, decrypted payload is rejected (stages 8–11).
 #[derive(Debug, Clone)]
 pub struct PayloadRejection {
@@ -454,18 +468,15 @@ impl DecryptedPayload {
     /// Stages 8–11: the size limit, one well-formed `messagePayload` element as
     /// DocumentTypeCode says, the XSD, the schematron and content rules, then the
     /// cross-checks with the envelope and the receiving organisation's policy.
-    pub fn validate(
-        mut self,
-        policy: &MessagePolicy<'_>,
-    ) -> Result<OpenedMessage, Box<PayloadRejection>> {
+    pub fn validate(mut self, policy: &MessagePolicy<'_>) -> Result<OpenedMessage, NotValidated> {
         let header = self.header.clone();
         let reject = |stage: Stage, report: Report, sender_function: Option<FunctionAddress>| {
-            Box::new(PayloadRejection {
+            NotValidated::Rejected(Box::new(PayloadRejection {
                 header: header.clone(),
                 stage,
                 report,
                 sender_function,
-            })
+            }))
         };
         let size = message::check_size(self.plaintext.len(), policy);
         if !size.is_empty() {
@@ -500,7 +511,9 @@ impl DecryptedPayload {
             return Err(reject(Stage::Rules, checked.report, sender_function));
         }
         let mut business = message::cross_check(&m, &self.header);
-        for f in message::policy_check(&m, &self.sha256, policy).into_findings() {
+        let policy_findings =
+            message::policy_check(&m, &self.sha256, policy).map_err(NotValidated::Unscanned)?;
+        for f in policy_findings.into_findings() {
             business.push(f);
         }
         if !business.is_empty() {
@@ -765,7 +778,10 @@ pub fn open(bytes: Vec<u8>, cfg: &OpenConfig<'_>) -> Result<Opened, Refusal> {
     let decrypted = verified.decrypt(cfg.keys)?;
     match decrypted.validate(&cfg.policy) {
         Ok(m) => Ok(Opened::Accepted(Box::new(m))),
-        Err(r) => rejected_payload(r, cfg).map(|r| Opened::Rejected(Box::new(r))),
+        Err(NotValidated::Rejected(r)) => {
+            rejected_payload(r, cfg).map(|r| Opened::Rejected(Box::new(r)))
+        }
+        Err(NotValidated::Unscanned(e)) => Err(Refusal::Unscanned(e.to_string())),
     }
 }
 

@@ -340,12 +340,14 @@ fn warning_signal(ctx: &Ctx) -> Vec<u8> {
     .into_bytes()
 }
 
-/// The waits between a failed attempt and the next one, against the configured schedule
-/// (its longest delay, plus the delivery worker's 5 s poll and 2 s of slack); the attempts'
-/// own durations are noted.
+/// The waits between a failed attempt and the next one, against the configured schedule:
+/// its longest delay — or the peer's circuit breaker, which holds deliveries to a peer back
+/// for up to `max(retry.max_delay, pipeline.breaker_open)` after consecutive failures — plus
+/// the delivery driver's poll and 7 s of slack; the attempts' own durations are noted.
 fn retry_spacing(ctx: &Ctx, c: &mut Checks, label: &str, r: &MessageRecord) {
     let Some(gut) = ctx.gut.as_ref() else { return };
-    let bound = gut.gateway.shared.config.retry.max_delay + Duration::from_secs(7);
+    let cfg = &gut.gateway.shared.config;
+    let bound = cfg.retry.max_delay.max(cfg.pipeline.breaker_open) + Duration::from_secs(7);
     let (mut waits, mut attempts) = (Vec::new(), Vec::new());
     let mut last: Option<(MessageState, OffsetDateTime)> = None;
     for h in &r.history {
@@ -363,7 +365,8 @@ fn retry_spacing(ctx: &Ctx, c: &mut Checks, label: &str, r: &MessageRecord) {
     c.check(
         !waits.is_empty() && waits.iter().all(|w| w.unsigned_abs() <= bound),
         format!(
-            "{label}: each retry follows the schedule (≤ {} ms after the failed attempt)",
+            "{label}: each retry follows the schedule and the circuit breaker \
+             (≤ {} ms after the failed attempt)",
             bound.as_millis()
         ),
         format!("waits {:?} ms", ms(&waits)),
@@ -491,6 +494,23 @@ async fn h60(ctx: Arc<Ctx>) -> Outcome {
             }),
         );
         ctx.peer.knobs.reset();
+    }
+    // The peer answers again: deliveries resume once its circuit's probe succeeds.
+    let wait = ctx.gut.as_ref().map_or(Duration::ZERO, |g| {
+        g.gateway.shared.config.pipeline.breaker_open
+    }) + ctx.options.answer_wait;
+    match api.send(&to, &to_box, "H-60 recovery", &[]).await {
+        Ok(id) => {
+            let status = api
+                .wait_status(&id, &["WAITING_FOR_RECEIPT", "ACCEPTED"], wait)
+                .await;
+            c.check(
+                matches!(status.as_deref(), Some("WAITING_FOR_RECEIPT" | "ACCEPTED")),
+                "once the peer answers again, deliveries to it resume",
+                format!("{status:?}"),
+            );
+        }
+        Err(e) => c.broken(e),
     }
     c.outcome()
 }

@@ -76,11 +76,19 @@ pub(crate) fn cross_check(m: &SdkMessage, xhe: &Xhe) -> Report {
 /// Decides whether an attachment is malicious. Implementations wrap a real engine; the crate
 /// ships only [`EicarTestSignature`].
 pub trait MalwareScanner: Send + Sync {
-    /// Whether `content` (an attachment's bytes) must be refused.
-    fn is_malicious(&self, file_name: &str, content: &[u8]) -> bool;
+    /// Whether `content` (an attachment's bytes) must be refused; [`ScanFailed`] when the
+    /// engine could not decide (then the message is neither accepted nor rejected: the
+    /// caller tries again later, it never takes an unscanned attachment as clean).
+    fn is_malicious(&self, file_name: &str, content: &[u8]) -> Result<bool, ScanFailed>;
 }
 
 /// Detects the EICAR anti-virus test file and nothing else: for tests and for checking that
+/// The malware scan did not complete (engine missing, crashed, timed out): the text is for
+/// the gateway's log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the malware scan failed: {0}")]
+pub struct ScanFailed(pub String);
+
 /// the refusal path works end to end. It is not a malware scanner.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EicarTestSignature;
@@ -89,8 +97,8 @@ pub struct EicarTestSignature;
 const EICAR: &[u8] = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*";
 
 impl MalwareScanner for EicarTestSignature {
-    fn is_malicious(&self, _file_name: &str, content: &[u8]) -> bool {
-        content.windows(EICAR.len()).any(|w| w == EICAR)
+    fn is_malicious(&self, _file_name: &str, content: &[u8]) -> Result<bool, ScanFailed> {
+        Ok(content.windows(EICAR.len()).any(|w| w == EICAR))
     }
 }
 
@@ -226,12 +234,12 @@ fn media_type(content_type: &str) -> String {
 }
 
 /// GW-MSG-8, 10, 11, 12, 13 (the envelope digest is for GW-MSG-12: a different message
-/// with a known id).
+/// with a known id). [`ScanFailed`] when an attachment could not be scanned.
 pub(crate) fn policy_check(
     m: &SdkMessage,
     envelope_sha256: &[u8; 32],
     policy: &MessagePolicy<'_>,
-) -> Report {
+) -> Result<Report, ScanFailed> {
     let mut report = check_content(m, policy);
     if let Some(served) = policy.functions
         && !served.iter().any(|f| f.as_str() == m.recipient_function())
@@ -261,11 +269,11 @@ pub(crate) fn policy_check(
                 );
             }
             if let Some(scanner) = policy.scanner
-                && file
-                    .decode()
-                    .is_ok_and(|bytes| scanner.is_malicious(&file.file_name, &bytes))
+                && let Ok(bytes) = file.decode()
+                && scanner.is_malicious(&file.file_name, &bytes)?
             {
                 report.add(MessageRule::Malware, format!("{base}/tns:content"), "");
+            // Content that is not Base64 is a rules finding already (GW-MSG-2).
             }
         }
     }
@@ -290,5 +298,5 @@ pub(crate) fn policy_check(
             &excerpt(reference),
         );
     }
-    report
+    Ok(report)
 }

@@ -12,7 +12,7 @@ mod schema;
 
 pub use business::{
     DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_XHE_BYTES, EicarTestSignature, MalwareScanner,
-    MessageHistory, MessagePolicy, NoHistory, Previous, xml_size_bound,
+    MessageHistory, MessagePolicy, NoHistory, Previous, ScanFailed, xml_size_bound,
 };
 pub(crate) use business::{check_size, cross_check, policy_check};
 

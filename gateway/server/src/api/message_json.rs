@@ -655,7 +655,7 @@ pub fn is_uuid(s: &str) -> bool {
         })
 }
 
-fn is_media_type(s: &str) -> bool {
+pub(crate) fn is_media_type(s: &str) -> bool {
     let essence = s.split(';').next().unwrap_or_default().trim();
     let token = |t: &str| {
         !t.is_empty()

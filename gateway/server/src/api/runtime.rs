@@ -49,7 +49,11 @@ pub async fn start_api(
         store,
         configured_mailboxes(config),
         directory,
-    )?;
+    )?
+    .with_content_policy(
+        config.pipeline.attachment_types.clone(),
+        config.pipeline.scanner(),
+    );
     if let Some(source) = mailboxes {
         api = api.with_mailboxes(source);
     }

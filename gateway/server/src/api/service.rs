@@ -26,6 +26,8 @@ use super::message_json::{self, Create, is_uuid};
 use super::problem::{Issue, Problem};
 use super::query::Query;
 use super::status::{self, MessageStatus};
+use crate::pipeline::content::{CommandScanner, media_type, type_allowed};
+use sdkgw_envelope::message::MalwareScanner as _;
 
 /// Whether the recipient organisation and function address are in the address book.
 pub trait RecipientDirectory: Send + Sync + std::fmt::Debug {
@@ -114,6 +116,9 @@ pub struct Api {
     rate: Mutex<HashMap<String, (f64, Instant)>>,
     pub(crate) changes: tokio::sync::Notify,
     gaps: Mutex<HashMap<u64, Instant>>,
+    /// `[pipeline]` attachment allow-list (`None`: any type) and malware scanner.
+    attachment_types: Option<Vec<String>>,
+    scanner: Option<CommandScanner>,
 }
 
 impl std::fmt::Debug for Api {
@@ -175,7 +180,66 @@ impl Api {
             rate: Mutex::new(HashMap::new()),
             changes: tokio::sync::Notify::new(),
             gaps: Mutex::new(HashMap::new()),
+            attachment_types: None,
+            scanner: None,
         })
+    }
+
+    /// Refuses submissions with attachments of other types than `attachment_types`
+    /// (`application/pdf` always passes) or that `scanner` finds infected (MT–MK §2.8, §3).
+    pub fn with_content_policy(
+        mut self,
+        attachment_types: Vec<String>,
+        scanner: Option<CommandScanner>,
+    ) -> Self {
+        self.attachment_types = Some(attachment_types);
+        self.scanner = scanner;
+        self
+    }
+
+    /// The attachment allow-list and the malware scan on send: 400 for a type not accepted
+    /// or an infected file, 503 when the scan failed (nothing unscanned is sent).
+    fn check_attachments(&self, create: &Create, now: OffsetDateTime) -> Result<(), Problem> {
+        let documents = create.message.body.documents.iter().enumerate();
+        for (d, doc) in documents {
+            for (f, file) in doc.files.iter().enumerate() {
+                let at = format!("/data/attributes/digitalDocument/{d}/contentFiles/{f}");
+                if let Some(allowed) = &self.attachment_types
+                    && !type_allowed(allowed, &file.content_type)
+                {
+                    return Err(Problem::invalid(
+                        &format!("{at}/contentType"),
+                        format!(
+                            "attachments of type {:?} are not accepted (not-supported)",
+                            excerpt(&media_type(&file.content_type))
+                        ),
+                        now,
+                    ));
+                }
+                let Some(scanner) = &self.scanner else {
+                    continue;
+                };
+                let Ok(bytes) = file.decode() else { continue };
+                match scanner.is_malicious(&file.file_name, &bytes) {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        return Err(Problem::invalid(
+                            &format!("{at}/content"),
+                            "the attachment contains malware (forbidden)",
+                            now,
+                        ));
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "mailbox API: malware scan failed");
+                        return Err(Problem::unavailable(
+                            "the attachments could not be scanned for malware; retry later",
+                            30,
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes the mailboxes from `source` on every call instead of a fixed list.
@@ -442,6 +506,7 @@ impl Api {
             );
             return Err(p);
         }
+        self.check_attachments(&create, now)?;
         let hash = sha256_hex(body);
         let mut scopes = Vec::new();
         if let Some(k) = idempotency_key {

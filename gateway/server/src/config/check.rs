@@ -60,6 +60,9 @@ pub(super) fn run(loaded: &mut Loaded, at: OffsetDateTime) {
         if let Some(w) = config.as4.check(config.environment.name) {
             f.push(w);
         }
+        if let Some(w) = config.pipeline.check(config.environment.name) {
+            f.push(w);
+        }
         if let AddressBookSource::File { path } = &config.address_book
             && !path.is_file()
         {

@@ -28,7 +28,7 @@ use sdkgw_address_book::{ErrorKind, SignerCheck};
 use sdkgw_as4::msh::handoff::XHE_CONTENT;
 use sdkgw_certs::Certificate;
 use sdkgw_envelope::Stage;
-use sdkgw_envelope::message::MessagePolicy;
+use sdkgw_envelope::message::{MalwareScanner, MessagePolicy};
 use sdkgw_envelope::open::{self, OpenConfig, Opened, ReceivedEnvelope, Refusal, SignerTrust};
 use sdkgw_envelope::xhe::XheContext;
 use sdkgw_schemas::codelists::MessageType;
@@ -406,6 +406,8 @@ async fn open_blocking(
                 store: Arc::clone(c.store()),
                 current: record.clone(),
             };
+            let content = &c.shared.config.pipeline;
+            let scanner = content.scanner();
             let o2o = c.o2o();
             let cfg = OpenConfig {
                 context: XheContext {
@@ -426,13 +428,21 @@ async fn open_blocking(
                     max_xhe_bytes: super::max_xhe_usize(c),
                     functions: Some(&functions),
                     history: &history,
-                    ..MessagePolicy::default()
+                    // MT–MK §2.8, §3: the attachment allow-list and the malware scan.
+                    attachment_types: Some(&content.attachment_types),
+                    scanner: scanner.as_ref().map(|s| s as &dyn MalwareScanner),
                 },
                 receipt_signer: Some(o2o.keys.signer()),
                 at: OffsetDateTime::now_utc(),
             };
             match open::open(bytes, &cfg) {
                 Ok(o) => Decision::Opened(o),
+                // Never accepted unscanned: the scan is tried again later.
+                Err(Refusal::Unscanned(why)) => {
+                    tracing::error!(key = %record.key, reason = %why,
+                        "inbound: an attachment could not be scanned for malware; retrying later");
+                    Decision::Retry(why)
+                }
                 Err(r) => Decision::Refused(r),
             }
         })

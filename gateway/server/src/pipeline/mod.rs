@@ -31,6 +31,7 @@
 
 mod breaker;
 mod busy;
+pub mod content;
 pub mod delivery;
 mod history;
 pub mod inbound;
@@ -82,6 +83,20 @@ pub struct PipelineSettings {
     pub breaker_failures: u32,
     /// How long an open circuit defers deliveries before one probe (default 30 s).
     pub breaker_open: Duration,
+    /// Accepted attachment MIME types on send and receive (`application/pdf` always;
+    /// default [`content::DEFAULT_ATTACHMENT_TYPES`]).
+    pub attachment_types: Vec<String>,
+    /// The malware scanner's command line (attachment on stdin); empty = no scanning.
+    pub malware_scan_command: Vec<String>,
+    /// How long one scan may take before it counts as failed (default 60 s).
+    pub malware_scan_timeout: Duration,
+}
+
+impl PipelineSettings {
+    /// The configured malware scanner, if any.
+    pub fn scanner(&self) -> Option<content::CommandScanner> {
+        content::CommandScanner::new(&self.malware_scan_command, self.malware_scan_timeout)
+    }
 }
 
 impl Default for PipelineSettings {
@@ -93,6 +108,12 @@ impl Default for PipelineSettings {
             per_peer: 4,
             breaker_failures: 5,
             breaker_open: Duration::from_secs(30),
+            attachment_types: content::DEFAULT_ATTACHMENT_TYPES
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
+            malware_scan_command: Vec::new(),
+            malware_scan_timeout: content::DEFAULT_SCAN_TIMEOUT,
         }
     }
 }

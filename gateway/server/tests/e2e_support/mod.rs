@@ -288,11 +288,23 @@ impl Org {
         label: &str,
         file: Option<&[u8]>,
     ) -> (u16, Value) {
+        let file = file.map(|bytes| ("bilaga.pdf", "application/pdf", bytes));
+        self.post_file(to, to_box, label, file).await
+    }
+
+    /// POSTs a message with an attachment `(fileName, contentType, bytes)`: (status, body).
+    pub async fn post_file(
+        &self,
+        to: &str,
+        to_box: &str,
+        label: &str,
+        file: Option<(&str, &str, &[u8])>,
+    ) -> (u16, Value) {
         let mut doc = json!({"documentId": "1", "index": "1", "contentTextBody": ["Hej!"]});
-        if let Some(bytes) = file {
+        if let Some((name, content_type, bytes)) = file {
             doc["contentFiles"] = json!([{
-                "fileName": "bilaga.pdf",
-                "contentType": "application/pdf",
+                "fileName": name,
+                "contentType": content_type,
                 "content": base64::engine::general_purpose::STANDARD.encode(bytes),
             }]);
         }
