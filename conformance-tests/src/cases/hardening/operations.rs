@@ -576,6 +576,16 @@ async fn h61(ctx: Arc<Ctx>) -> Outcome {
     )
     .await;
     not_filed(&ctx, &mut c, "EICAR", &id, "forbidden");
+    if let Some(gut) = &ctx.gut {
+        let scan = &gut.gateway.shared.config.pipeline.malware_scan_command;
+        c.note(if scan.is_empty() {
+            "the in-process gateway runs without a malware scanner (pipeline.malware_scan_command \
+             is empty, its default)"
+                .to_owned()
+        } else {
+            format!("the in-process gateway scans with {scan:?}")
+        });
+    }
     c.outcome()
 }
 
