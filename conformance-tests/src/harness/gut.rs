@@ -84,6 +84,16 @@ pub fn config(pki: &SuitePki, smp_url: &str, data_dir: &Path) -> Result<Config, 
         format!("{}: {}", file.display(), errors.join("; "))
     })?;
     cfg.retry = suite_retry();
+    // Attachments are scanned through the gateway's real path (`[pipeline]
+    // malware_scan_command`: the attachment on the command's stdin, exit 1 = infected); only
+    // the engine is a stand-in, a script that finds exactly the EICAR test string (H-61).
+    let scan = data_dir.join("eicar-scan.sh");
+    let script = r"#!/bin/sh
+if grep -qF 'X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*'; then exit 1; fi
+exit 0
+";
+    std::fs::write(&scan, script).map_err(|e| format!("{}: {e}", scan.display()))?;
+    cfg.pipeline.malware_scan_command = vec!["/bin/sh".into(), scan.display().to_string()];
     Ok(cfg)
 }
 
