@@ -422,6 +422,10 @@ pub fn timestamp_element(doc: &Document, security: NodeId) -> Result<Option<Node
     }
 }
 
+/// How the reason of a refusal for a Timestamp outside the allowed skew begins: the sender's
+/// clock (or ours) is off, which operators are alerted to (`sdkgw_as4_clock_skew_total`).
+pub const CLOCK_SKEW: &str = "clock skew: ";
+
 /// Step 8: `Created` not after `at` + skew, `Expires` (if any) not before `at` − skew
 /// (`EBMS:0101`, as WS-Security's MessageExpired maps to FailedAuthentication).
 pub fn check_timestamp(
@@ -445,13 +449,13 @@ pub fn check_timestamp(
         read("Created")?.ok_or_else(|| WssError::auth("wsu:Timestamp without Created"))?;
     if created > at + skew {
         return Err(WssError::auth(format!(
-            "wsu:Created {created} is in the future (received {at}, skew {skew})"
+            "{CLOCK_SKEW}wsu:Created {created} is in the future (received {at}, skew {skew})"
         )));
     }
     if let Some(expires) = read("Expires")? {
         if expires < at - skew {
             return Err(WssError::auth(format!(
-                "message expired at {expires} (received {at})"
+                "{CLOCK_SKEW}message expired at {expires} (received {at})"
             )));
         }
         if expires < created {

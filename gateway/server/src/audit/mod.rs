@@ -45,7 +45,7 @@ use sdkgw_store::AuditEvent;
 use time::OffsetDateTime;
 
 pub use reader::{Filter, Problem, SearchResult, VerifyReport, search, verify};
-pub use shipper::{ShipReport, Shipper, ship_pending};
+pub use shipper::{Observer, ShipReport, Shipper, ship_pending};
 pub use writer::{Repair, Writer};
 
 /// Name of the audit directory inside the data directory.

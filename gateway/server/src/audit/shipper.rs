@@ -21,11 +21,24 @@ const EXPIRE_EVERY: Duration = Duration::from_secs(3600);
 /// Events shipped before a crash but not yet removed are removed here too. Returns how many
 /// events were written.
 pub fn ship_pending(store: &dyn Store, writer: &mut Writer) -> Result<u64, AuditError> {
+    ship_observed(store, writer, &|_| {})
+}
+
+/// Sees every batch of events right after it was written to the files (the metrics follow
+/// the audit trail this way: every AS4 signal is an audit event).
+pub type Observer = Arc<dyn Fn(&[AuditEvent]) + Send + Sync>;
+
+fn ship_observed(
+    store: &dyn Store,
+    writer: &mut Writer,
+    observe: &dyn Fn(&[AuditEvent]),
+) -> Result<u64, AuditError> {
     let mut total = 0u64;
     loop {
         let batch = store.audit(writer.last_seq().saturating_add(1), BATCH)?;
         if !batch.is_empty() {
             total += writer.append(&batch)? as u64;
+            observe(&batch);
         }
         store.trim_audit(writer.last_seq().min(api_index_floor(store)?))?;
         if batch.len() < BATCH {
@@ -62,6 +75,7 @@ pub struct ShipReport {
 
 struct Shared {
     report: Mutex<ShipReport>,
+    observer: Mutex<Option<Observer>>,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -119,6 +133,7 @@ impl Shipper {
                 last_error: None,
                 expired_files: expired,
             }),
+            observer: Mutex::new(None),
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -137,6 +152,11 @@ impl Shipper {
             },
             repairs,
         ))
+    }
+
+    /// Shows every event shipped from now on to `observer`.
+    pub fn set_observer(&self, observer: Observer) {
+        *lock(&self.shared.observer) = Some(observer);
     }
 
     /// The counters.
@@ -182,7 +202,13 @@ fn run(store: &dyn Store, mut writer: Writer, shared: &Shared, interval: Duratio
                 .unwrap_or_else(PoisonError::into_inner);
             *stop
         };
-        let round = ship_pending(store, &mut writer).and_then(|n| {
+        let observer = lock(&shared.observer).clone();
+        let observe = |batch: &[AuditEvent]| {
+            if let Some(o) = &observer {
+                o(batch);
+            }
+        };
+        let round = ship_observed(store, &mut writer, &observe).and_then(|n| {
             let expired = if last_expiry.elapsed() >= EXPIRE_EVERY {
                 last_expiry = Instant::now();
                 writer.expire(OffsetDateTime::now_utc())?.len() as u64

@@ -22,6 +22,7 @@ use std::time::Duration;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use sdkgw_as4::wss::open::CLOCK_SKEW;
 use time::OffsetDateTime;
 
 pub use health::{Check, CheckResult, Health, ListenerFlag, Readiness};
@@ -49,6 +50,12 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
         "counter",
         "direction, signal, code",
         "AS4 signals sent/received: receipts and ebMS errors by code",
+    ),
+    (
+        "sdkgw_as4_clock_skew_total",
+        "counter",
+        "",
+        "AS4 messages refused because their WS-Security Timestamp was outside the allowed clock skew (the peer's clock or ours is off)",
     ),
     (
         "sdkgw_receipts_total",
@@ -267,6 +274,7 @@ impl Bounded {
 struct Recorded {
     messages: IntCounterVec,
     signals: IntCounterVec,
+    clock_skew: prometheus::IntCounter,
     receipts: IntCounterVec,
     latency: HistogramVec,
     notifications: IntCounterVec,
@@ -333,6 +341,16 @@ impl Metrics {
         let c = |name: &str, labels: &[&str]| counter(&registry, name, help(name), labels);
         let messages = c("sdkgw_messages_total", &["direction", "outcome"]);
         let signals = c("sdkgw_as4_signals_total", &["direction", "signal", "code"]);
+        let clock_skew = prometheus::IntCounter::new(
+            "sdkgw_as4_clock_skew_total",
+            help("sdkgw_as4_clock_skew_total"),
+        )
+        .unwrap_or_else(|e| unreachable_metric("sdkgw_as4_clock_skew_total", &e));
+        register(
+            &registry,
+            Box::new(clock_skew.clone()),
+            "sdkgw_as4_clock_skew_total",
+        );
         let receipts = c("sdkgw_receipts_total", &["direction", "code"]);
         let notifications = c("sdkgw_notifications_total", &["channel", "outcome"]);
         let latency = HistogramVec::new(
@@ -375,6 +393,7 @@ impl Metrics {
             recorded: Arc::new(Recorded {
                 messages,
                 signals,
+                clock_skew,
                 receipts,
                 latency,
                 notifications,
@@ -408,6 +427,31 @@ impl Metrics {
         r.signals
             .with_label_values(&[l[0].as_str(), l[1].as_str(), l[2].as_str()])
             .inc();
+    }
+
+    /// Counts the AS4 signals the audit trail records (every exchange is an event):
+    /// receipts and errors we sent for inbound messages, receipts and error signals we got
+    /// for outbound ones, and refusals for clock skew.
+    pub fn observe_audit(&self, events: &[sdkgw_store::AuditEvent]) {
+        for e in events {
+            let field = |k: &str| e.detail.get(k).and_then(|v| v.as_str());
+            match e.action.as_str() {
+                "as4.inbound.accepted" => self.as4_signal(Flow::Sent, Signal::Receipt, None),
+                "as4.inbound.rejected" => {
+                    self.as4_signal(Flow::Sent, Signal::Error, field("error_code"));
+                    if field("error_cause").is_some_and(|c| c.starts_with(CLOCK_SKEW)) {
+                        self.recorded.clock_skew.inc();
+                    }
+                }
+                "as4.outbound.delivered" => {
+                    self.as4_signal(Flow::Received, Signal::Receipt, None);
+                }
+                "as4.outbound.rejected" => {
+                    self.as4_signal(Flow::Received, Signal::Error, field("error_code"));
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A Meddelandekvittens was sent or received with this response code (`ACCEPTED`,
@@ -499,6 +543,42 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_events_become_as4_signal_and_clock_skew_counts() {
+        let m = Metrics::new();
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let ev = |action: &str, code: Option<&str>, cause: &str| {
+            let mut e = sdkgw_store::AuditEvent::new(at, "as4", action);
+            if let Some(code) = code {
+                e = e.with("error_code", code).with("error_cause", cause);
+            }
+            e
+        };
+        m.observe_audit(&[
+            ev("as4.inbound.accepted", None, ""),
+            ev(
+                "as4.inbound.rejected",
+                Some("EBMS:0101"),
+                &format!("{CLOCK_SKEW}message expired at …"),
+            ),
+            ev("as4.inbound.rejected", Some("EBMS:0004"), "not served"),
+            ev("as4.outbound.delivered", None, ""),
+            ev("as4.outbound.rejected", Some("EBMS:0103"), "policy"),
+            ev("message.transition", None, ""),
+        ]);
+        let text = m.render(at);
+        for line in [
+            "sdkgw_as4_signals_total{code=\"receipt\",direction=\"sent\",signal=\"receipt\"} 1",
+            "sdkgw_as4_signals_total{code=\"EBMS:0101\",direction=\"sent\",signal=\"error\"} 1",
+            "sdkgw_as4_signals_total{code=\"EBMS:0004\",direction=\"sent\",signal=\"error\"} 1",
+            "sdkgw_as4_signals_total{code=\"receipt\",direction=\"received\",signal=\"receipt\"} 1",
+            "sdkgw_as4_signals_total{code=\"EBMS:0103\",direction=\"received\",signal=\"error\"} 1",
+            "sdkgw_as4_clock_skew_total 1",
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+    }
 
     #[test]
     fn every_family_is_registered_and_hostile_labels_are_folded() {

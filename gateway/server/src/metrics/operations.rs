@@ -231,6 +231,10 @@ pub async fn start(
     };
     metrics.watch_audit(&shipper);
     {
+        let m = metrics.clone();
+        shipper.set_observer(Arc::new(move |events| m.observe_audit(events)));
+    }
+    {
         let report = shipper.reporter();
         health.add("audit log", move |_| match report().last_error {
             None => Ok(()),
