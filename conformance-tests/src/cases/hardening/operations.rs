@@ -151,14 +151,29 @@ async fn h56(ctx: Arc<Ctx>) -> Outcome {
         let s = s.to_ascii_lowercase();
         s.contains("skew") || s.contains("clock")
     };
-    let metrics = metrics_text(&ctx).await;
-    let metric_alarm: Vec<String> = metrics
-        .as_deref()
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#') && skew_word(l.split(['{', ' ']).next().unwrap_or("")))
-        .map(str::to_owned)
-        .collect();
+    // A skew counter or gauge that moved (a family that is merely registered at 0 is no
+    // alarm); the gateway counts from its audit trail, which it ships in the background.
+    let alarm_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#') && skew_word(l.split(['{', ' ']).next().unwrap_or("")))
+            .filter(|l| {
+                l.rsplit(' ')
+                    .next()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v != 0.0)
+            })
+            .map(str::to_owned)
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (metrics, metric_alarm) = loop {
+        let metrics = metrics_text(&ctx).await;
+        let alarm = alarm_lines(metrics.as_deref().unwrap_or_default());
+        if !alarm.is_empty() || tokio::time::Instant::now() >= deadline {
+            break (metrics, alarm);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     let audit_alarm: Vec<String> = ctx
         .gut
         .as_ref()
