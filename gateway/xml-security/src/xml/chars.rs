@@ -7,26 +7,26 @@ use super::error::ParseError;
 /// Checks that `text` (already valid UTF-8) has only characters XML 1.0 allows.
 /// Returns the offset (relative to `text`) of the first forbidden one.
 pub(crate) fn first_invalid_char(text: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut i = 0;
-    // Eight bytes at a time: a word with no byte below 0x20 and no 0xEF (first byte of
-    // U+FFFE/U+FFFF) is clean; otherwise (or on a false positive) check its bytes one by one.
-    while let Some(chunk) = text.get(i..i + 8) {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        let x = u64::from_le_bytes(word);
-        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
-        let y = x ^ (ONES * 0xEF);
-        let ef = y.wrapping_sub(ONES) & !y & HIGH;
-        if below_space | ef != 0
-            && let Some(at) = (i..i + 8).find(|&j| invalid_at(text, j))
-        {
-            return Some(at);
+    // 32 bytes at a time: a block with no control character other than tab, LF and CR and
+    // no 0xEF (first byte of U+FFFE/U+FFFF) is clean; otherwise its bytes are checked one by
+    // one. The test over a fixed-size block is branch-free and compiles to vector
+    // instructions.
+    const BLOCK: usize = 32;
+    let (blocks, _) = text.as_chunks::<BLOCK>();
+    for (n, block) in blocks.iter().enumerate() {
+        let mut suspect = 0u8;
+        for &b in block {
+            let control = b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r';
+            suspect |= u8::from(control) | u8::from(b == 0xEF);
         }
-        i += 8;
+        if suspect != 0 {
+            let at = n * BLOCK;
+            if let Some(i) = (at..at + BLOCK).find(|&j| invalid_at(text, j)) {
+                return Some(i);
+            }
+        }
     }
-    (i..text.len()).find(|&j| invalid_at(text, j))
+    (blocks.len() * BLOCK..text.len()).find(|&j| invalid_at(text, j))
 }
 
 fn invalid_at(text: &[u8], i: usize) -> bool {
@@ -55,18 +55,21 @@ fn is_name_char(c: char) -> bool {
         || matches!(c as u32, 0xB7 | 0x300..=0x36F | 0x203F..=0x2040)
 }
 
-/// ASCII name characters: [`NAME_START`] for letters and `_`, [`NAME_CHAR`] for those and
-/// digits, `-` and `.`. Names are almost always ASCII, so they are checked byte by byte
-/// through this table; any other byte sends a name to the general, per-character check.
-const ASCII_NAME: [u8; 128] = {
-    let mut t = [0u8; 128];
+/// Name characters by byte: [`NAME_START`] for ASCII letters and `_`, [`NAME_CHAR`] for
+/// those and digits, `-` and `.`, [`NON_ASCII`] for every byte of a multi-byte character.
+/// Names are almost always ASCII, so they are checked byte by byte through this table; a
+/// non-ASCII byte sends a name to the general, per-character check.
+const NAME_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut c = 0;
-    while c < 128 {
+    while c < 256 {
         let b = c as u8;
         if b.is_ascii_alphabetic() || b == b'_' {
             t[c] = NAME_START | NAME_CHAR;
         } else if b.is_ascii_digit() || b == b'-' || b == b'.' {
             t[c] = NAME_CHAR;
+        } else if b >= 0x80 {
+            t[c] = NON_ASCII;
         }
         c += 1;
     }
@@ -74,23 +77,25 @@ const ASCII_NAME: [u8; 128] = {
 };
 const NAME_START: u8 = 1;
 const NAME_CHAR: u8 = 2;
-
-/// The class bits of `b` in [`ASCII_NAME`] (none for non-ASCII bytes).
-fn ascii_class(b: u8) -> u8 {
-    ASCII_NAME.get(usize::from(b)).copied().unwrap_or(0)
-}
+const NON_ASCII: u8 = 4;
 
 /// Whether `s` is an NCName (a name without colon), e.g. a valid prefix.
 pub fn is_ncname(s: &str) -> bool {
     let bytes = s.as_bytes();
-    if bytes.is_ascii() {
-        return match bytes.split_first() {
-            Some((&first, rest)) => {
-                ascii_class(first) & NAME_START != 0
-                    && rest.iter().all(|&b| ascii_class(b) & NAME_CHAR != 0)
-            }
-            None => false,
-        };
+    let Some((&first, rest)) = bytes.split_first() else {
+        return false;
+    };
+    // One pass: the AND of the classes says whether every byte is an ASCII name character,
+    // the OR whether any is non-ASCII (then the per-character rules decide).
+    let first_class = NAME_CLASS[usize::from(first)];
+    let (all, any) = rest
+        .iter()
+        .fold((NAME_CHAR, first_class), |(all, any), &b| {
+            let class = NAME_CLASS[usize::from(b)];
+            (all & class, any | class)
+        });
+    if any & NON_ASCII == 0 {
+        return first_class & NAME_START != 0 && all & NAME_CHAR != 0;
     }
     let mut chars = s.chars();
     match chars.next() {
@@ -101,7 +106,37 @@ pub fn is_ncname(s: &str) -> bool {
 
 /// Splits a QName into (prefix, local part), or `None` when it is not a valid QName.
 pub(crate) fn split_qname(name: &str) -> Option<(Option<&str>, &str)> {
-    let split = match name.bytes().position(|b| b == b':') {
+    let bytes = name.as_bytes();
+    // One pass for ASCII names: where the colon is, and the classes of all other bytes.
+    let mut colon = None;
+    let (mut all, mut any) = (NAME_CHAR, 0);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b':' {
+            if colon.is_some() {
+                return None;
+            }
+            colon = Some(i);
+        } else {
+            let class = NAME_CLASS[usize::from(b)];
+            all &= class;
+            any |= class;
+        }
+    }
+    let starts_name = |i: usize| {
+        bytes
+            .get(i)
+            .is_some_and(|&b| NAME_CLASS[usize::from(b)] & NAME_START != 0)
+    };
+    if any & NON_ASCII == 0 {
+        let names = all & NAME_CHAR != 0 && starts_name(0);
+        return match colon {
+            None => names.then_some((None, name)),
+            Some(at) => (names && at > 0 && starts_name(at + 1))
+                .then(|| Some((Some(name.get(..at)?), name.get(at + 1..)?)))
+                .flatten(),
+        };
+    }
+    let split = match colon {
         None => None,
         Some(at) => Some((name.get(..at)?, name.get(at + 1..)?)),
     };
@@ -292,8 +327,67 @@ mod tests {
     fn qnames_are_split_and_checked() {
         assert_eq!(split_qname("ds:Signature"), Some((Some("ds"), "Signature")));
         assert_eq!(split_qname("a"), Some((None, "a")));
-        for bad in ["", ":a", "a:", "a:b:c", "1a", "a b", "-x"] {
+        assert_eq!(split_qname("é:ü"), Some((Some("é"), "ü")));
+        assert_eq!(split_qname("a:b-1.c"), Some((Some("a"), "b-1.c")));
+        for bad in [
+            "", ":a", "a:", "a:b:c", "1a", "a b", "-x", "a:1", "a:-", ":", "::", "é:1", "a::b",
+        ] {
             assert_eq!(split_qname(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ascii_name_table_agrees_with_the_character_rules() {
+        let by_chars = |s: &str| {
+            let mut chars = s.chars();
+            matches!(chars.next(), Some(c) if is_name_start(c)) && chars.all(is_name_char)
+        };
+        let mut names: Vec<String> = Vec::new();
+        for a in 0u8..128 {
+            names.push(char::from(a).to_string());
+            for b in 0u8..128 {
+                names.push([char::from(a), char::from(b)].iter().collect());
+            }
+        }
+        for s in [
+            "é",
+            "aé",
+            "éa",
+            "a\u{B7}",
+            "\u{B7}a",
+            "a\u{300}",
+            "\u{2070}x",
+            "x\u{D7}",
+        ] {
+            names.push(s.to_owned());
+        }
+        for name in &names {
+            assert_eq!(is_ncname(name), by_chars(name), "{name:?}");
+        }
+        assert!(!is_ncname(""));
+    }
+
+    #[test]
+    fn qname_fast_path_agrees_with_splitting_and_checking_each_part() {
+        fn by_parts(name: &str) -> Option<(Option<&str>, &str)> {
+            match name.split_once(':') {
+                None => is_ncname(name).then_some((None, name)),
+                Some((prefix, local)) => {
+                    (is_ncname(prefix) && is_ncname(local)).then_some((Some(prefix), local))
+                }
+            }
+        }
+        const ALPHABET: [&str; 7] = ["a", "1", "-", ":", "é", "_", "."];
+        let mut names = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = names
+                .iter()
+                .flat_map(|n| ALPHABET.iter().map(move |c| format!("{n}{c}")))
+                .collect();
+            names.extend(longer);
+        }
+        for name in &names {
+            assert_eq!(split_qname(name), by_parts(name), "{name:?}");
         }
     }
 

@@ -406,6 +406,26 @@ impl<'o, 'i> Builder<'o, 'i> {
                 _ => Err(syntax("text outside the root element", start)),
             };
         }
+        if let (None, Piece::Raw(raw, at)) = (&self.text, piece)
+            && !raw.is_empty()
+        {
+            // The usual case: the first piece of a text node, taken as a range of the input
+            // when it has no CR to normalise.
+            self.check_text_len(raw.len(), start)?;
+            let bytes = raw.as_bytes();
+            let (has_cr, has_gt) = match memchr::memchr2(b'\r', b'>', bytes) {
+                None => (false, false),
+                Some(_) => (
+                    memchr::memchr(b'\r', bytes).is_some(),
+                    memchr::memchr(b'>', bytes).is_some(),
+                ),
+            };
+            if !has_cr {
+                self.text_canonical = canonical.unwrap_or(!has_gt);
+                self.text = Some((TextBuf::Range(at..at + raw.len()), start));
+                return Ok(());
+            }
+        }
         let added = match &piece {
             Piece::Raw(raw, _) => raw.len(),
             Piece::Char(c) => c.len_utf8(),
@@ -443,18 +463,18 @@ impl<'o, 'i> Builder<'o, 'i> {
                 Piece::Raw(raw, at) if !has_cr => (TextBuf::Range(at..at + raw.len()), start),
                 other => {
                     let from = self.decoded.len();
-                    push_piece(&mut self.decoded, other);
+                    push_piece(&mut self.decoded, other, has_cr);
                     (TextBuf::Decoded(from), start)
                 }
             },
             Some((TextBuf::Range(r), at)) => {
                 let from = self.decoded.len();
                 self.decoded.push_str(self.src.get(r).unwrap_or_default());
-                push_piece(&mut self.decoded, piece);
+                push_piece(&mut self.decoded, piece, has_cr);
                 (TextBuf::Decoded(from), at)
             }
             Some((TextBuf::Decoded(from), at)) => {
-                push_piece(&mut self.decoded, piece);
+                push_piece(&mut self.decoded, piece, has_cr);
                 (TextBuf::Decoded(from), at)
             }
         };
@@ -823,8 +843,11 @@ fn syntax(reason: &str, offset: usize) -> ParseError {
     }
 }
 
-fn push_piece(out: &mut String, piece: Piece<'_>) {
+/// Appends one piece; `has_cr`: whether a raw piece has a CR to normalise (in text, that is
+/// the only normalisation).
+fn push_piece(out: &mut String, piece: Piece<'_>, has_cr: bool) {
     match piece {
+        Piece::Raw(raw, _) if !has_cr => out.push_str(raw),
         Piece::Raw(raw, _) => push_text(out, raw),
         Piece::Char(c) => out.push(c),
     }
