@@ -25,8 +25,9 @@ struct Renderer<'a, W: Write> {
     scratch_attrs: Vec<AttrKey<'a>>,
 }
 
-/// (namespace, local name, qname, value) of an attribute, sorted by the first two.
-type AttrKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+/// (namespace, local name, qname, value, the attribute as written if that is canonical) of
+/// an attribute, sorted by the first two.
+type AttrKey<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>);
 
 /// Canonicalizes `set` of `tree`; `root` is the document element (`None` for a fragment,
 /// which has no whole-document form).
@@ -259,6 +260,7 @@ impl<'a, W: Write> Renderer<'a, W> {
                 a.local_name(),
                 a.qname(),
                 a.value(),
+                a.canonical_as_written(),
             )
         }));
         if inherit {
@@ -267,8 +269,12 @@ impl<'a, W: Write> Renderer<'a, W> {
         if attrs.len() > 1 && !attrs.is_sorted_by(|a, b| attr_order(a, b).is_le()) {
             attrs.sort_unstable_by(attr_order);
         }
-        for &(_, _, qname, value) in &attrs {
+        for &(_, _, qname, value, written) in &attrs {
             self.out.byte(b' ')?;
+            if let Some(written) = written {
+                self.out.push(written.as_bytes())?;
+                continue;
+            }
             self.out.push(qname.as_bytes())?;
             self.out.push(b"=\"")?;
             escape_attribute(&mut self.out, value)?;
@@ -326,7 +332,13 @@ impl<'a, W: Write> Renderer<'a, W> {
                     }
                 }
                 if !attrs.iter().any(|x| x.0 == XML_NS && x.1 == local) {
-                    attrs.push((XML_NS, local, a.qname(), a.value()));
+                    attrs.push((
+                        XML_NS,
+                        local,
+                        a.qname(),
+                        a.value(),
+                        a.canonical_as_written(),
+                    ));
                 }
             }
         }

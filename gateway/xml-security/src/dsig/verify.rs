@@ -212,8 +212,7 @@ impl<'a> Verifier<'a> {
     /// root, with exactly one Reference `URI=""` carrying the enveloped-signature transform.
     pub fn verify_enveloped(&self, doc: &Document) -> Result<VerifiedSignature, VerifyError> {
         let signatures: Vec<NodeId> = doc
-            .elements()
-            .filter(|e| e.is(Some(DSIG_NS), "Signature"))
+            .elements_named(DSIG_NS, "Signature")
             .map(|e| e.node_id())
             .collect();
         let signature = match signatures.as_slice() {

@@ -279,6 +279,19 @@ impl Document {
     pub fn elements(&self) -> impl Iterator<Item = ElementRef<'_>> + '_ {
         self.root().descendants()
     }
+
+    /// Every element `{ns}local` in document order. The namespace is looked up once and
+    /// compared as its interned id, not as a string per element.
+    pub(crate) fn elements_named<'a>(
+        &'a self,
+        ns: &str,
+        local: &'a str,
+    ) -> impl Iterator<Item = ElementRef<'a>> + 'a {
+        let id = self.tree.namespaces.iter().position(|uri| uri == ns);
+        self.elements().filter(move |e| {
+            id.is_some_and(|id| e.data.name.ns == Some(NsId(id as u32))) && e.local_name() == local
+        })
+    }
 }
 
 /// An element with no name, attributes or content (see [`Document::root`]).
@@ -416,6 +429,24 @@ impl<'a> AttributeRef<'a> {
     /// The normalised value (references resolved).
     pub fn value(&self) -> &'a str {
         self.tree.chars(&self.attr.value)
+    }
+    /// The attribute as written, `name="value"`, when that is also how C14N writes it: `="`
+    /// right after the name and a value in double quotes that needed no decoding (the parser
+    /// decodes any value with `&`, `<`, tab, CR or LF, and a double-quoted value has no `"`,
+    /// so nothing in it is escaped either).
+    pub(crate) fn canonical_as_written(&self) -> Option<&'a str> {
+        let Chars::Input(value) = &self.attr.value else {
+            return None;
+        };
+        let name = &self.attr.name.range;
+        let bytes = self.tree.input.as_bytes();
+        let laid_out = name.end + 2 == value.start
+            && bytes.get(name.end..value.start) == Some(b"=\"")
+            && bytes.get(value.end) == Some(&b'"');
+        if !laid_out {
+            return None;
+        }
+        self.tree.input.get(name.start..value.end + 1)
     }
 }
 
