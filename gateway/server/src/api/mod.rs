@@ -50,6 +50,7 @@
 pub mod admin;
 pub mod auth;
 mod datetime;
+mod file_name;
 pub mod index;
 pub mod message_json;
 pub mod problem;

@@ -1019,11 +1019,7 @@ impl Api {
         } else {
             "application/octet-stream".into()
         };
-        let name: String = file
-            .file_name
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric() || "._- ".contains(*c))
-            .collect();
+        let name = super::file_name::download_file_name(&file.file_name);
         let mut headers = vec![
             (
                 "digest",
