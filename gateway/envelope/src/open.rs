@@ -29,7 +29,7 @@ use zeroize::Zeroizing;
 use crate::finding::Report;
 use crate::message::{self, MessagePolicy, Previous, ScanFailed, SdkMessage};
 use crate::ns::{self, XHA};
-use crate::receipt::{self, Receipt, ReceiptContext};
+use crate::receipt::{self, LineResponse, Receipt, ReceiptContext};
 use crate::rejection::{self, Stage};
 use crate::seal::{SealError, Signer, seal_receipt};
 use crate::xhe::{self, TransportIssue, Xhe, XheContext};
@@ -657,6 +657,25 @@ pub(crate) fn receipt_for(
     Ok(OutgoingReceipt { receipt, envelope })
 }
 
+/// Stage 4 (B1.3.3 row 13, H-39): what the caller found out about the access point that
+/// sent the envelope, compared with the access points the address book lists for FromParty.
+/// Only the caller knows the AS4 sender, so the envelope layer takes its word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendingAp<'a> {
+    /// Nothing against it: the sending access point is listed for FromParty, or could not
+    /// be compared (no AS4 sender known, no address-book entry for FromParty).
+    #[default]
+    NoObjection,
+    /// The address book lists only other access points for FromParty: a message is
+    /// REJECTED / BV / `security` before its signature is looked at. The text (which APs) is
+    /// for the gateway's log.
+    NotListed(&'a str),
+}
+
+/// The `StatusReason` of a message whose sending access point is not FromParty's.
+pub const SENDING_AP_NOT_LISTED: &str =
+    "the sending access point is not the one the address book lists for the sender";
+
 /// Everything [`open`] needs.
 #[derive(Clone, Copy)]
 pub struct OpenConfig<'a> {
@@ -758,6 +777,10 @@ pub fn open(bytes: Vec<u8>, cfg: &OpenConfig<'_>) -> Result<Opened, Refusal> {
         return Err(Refusal::NotServed(to.clone()));
     }
     let is_receipt = received.unverified_header().message_type == MessageType::Receipt;
+    if !is_receipt && let SendingAp::NotListed(why) = cfg.policy.sending_ap {
+        return rejected_for_sending_ap(received.header, why, cfg)
+            .map(|r| Opened::Rejected(Box::new(r)));
+    }
     let verified = match received.verify(&cfg.trust, cfg.at) {
         Ok(v) => v,
         Err(failure) if is_receipt => return Err(Refusal::BadReceipt(failure.log)),
@@ -802,6 +825,26 @@ fn rejected_for_signature(
         report: Report::default(),
         receipt,
         log: f.log,
+    })
+}
+
+/// Stage 4: one BV `security` line (row 13), LineID `NA`, the fixed text; the sender's
+/// function address is unknown (the payload is never decrypted).
+fn rejected_for_sending_ap(
+    header: Xhe,
+    why: &str,
+    cfg: &OpenConfig<'_>,
+) -> Result<Rejected, Refusal> {
+    let case = codelists().rejection(RejectionCase::SenderNotConfigured);
+    let line = LineResponse::new("NA", case.reason, case.detail, SENDING_AP_NOT_LISTED);
+    let receipt =
+        receipt_for(&header, vec![line], None, cfg.receipt_signer, cfg.at).map_err(internal)?;
+    Ok(Rejected {
+        header,
+        stage: Stage::Business,
+        report: Report::default(),
+        receipt,
+        log: format!("sending access point (B1.3.3 row 13): {why}"),
     })
 }
 

@@ -7,6 +7,7 @@ use sdkgw_schemas::{FunctionAddress, MessageRule, ParticipantId};
 
 use super::SdkMessage;
 use crate::finding::{Report, excerpt};
+use crate::open::SendingAp;
 use crate::xhe::Xhe;
 
 const HEADER: &str = "/tns:messagePayload/tns:message/tns:messageHeader";
@@ -82,13 +83,13 @@ pub trait MalwareScanner: Send + Sync {
     fn is_malicious(&self, file_name: &str, content: &[u8]) -> Result<bool, ScanFailed>;
 }
 
-/// Detects the EICAR anti-virus test file and nothing else: for tests and for checking that
 /// The malware scan did not complete (engine missing, crashed, timed out): the text is for
 /// the gateway's log.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("the malware scan failed: {0}")]
 pub struct ScanFailed(pub String);
 
+/// Detects the EICAR anti-virus test file and nothing else: for tests and for checking that
 /// the refusal path works end to end. It is not a malware scanner.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EicarTestSignature;
@@ -160,6 +161,9 @@ pub struct MessagePolicy<'a> {
     pub scanner: Option<&'a dyn MalwareScanner>,
     /// Earlier messages (GW-MSG-12, GW-MSG-13).
     pub history: &'a dyn MessageHistory,
+    /// Stage 4 (B1.3.3 row 13): whether the access point that sent the envelope is one the
+    /// address book lists for FromParty, as the caller found out.
+    pub sending_ap: SendingAp<'a>,
 }
 
 impl std::fmt::Debug for MessagePolicy<'_> {
@@ -170,6 +174,7 @@ impl std::fmt::Debug for MessagePolicy<'_> {
             .field("functions", &self.functions)
             .field("attachment_types", &self.attachment_types)
             .field("scanner", &self.scanner.is_some())
+            .field("sending_ap", &self.sending_ap)
             .finish_non_exhaustive()
     }
 }
@@ -183,6 +188,7 @@ impl Default for MessagePolicy<'_> {
             attachment_types: None,
             scanner: None,
             history: &NoHistory,
+            sending_ap: SendingAp::NoObjection,
         }
     }
 }
@@ -268,12 +274,12 @@ pub(crate) fn policy_check(
                     &format!("{} is not accepted", excerpt(&mt)),
                 );
             }
+            // Content that is not Base64 is a rules finding already (GW-MSG-2).
             if let Some(scanner) = policy.scanner
                 && let Ok(bytes) = file.decode()
                 && scanner.is_malicious(&file.file_name, &bytes)?
             {
                 report.add(MessageRule::Malware, format!("{base}/tns:content"), "");
-            // Content that is not Base64 is a rules finding already (GW-MSG-2).
             }
         }
     }

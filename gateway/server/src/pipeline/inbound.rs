@@ -1,15 +1,18 @@
 //! The inbound pipeline (corner C4, envelope digest §5), after the AS4 receiver stored a
 //! message (`received`) and answered with its AS4 Receipt:
 //!
-//! 1. the sender's O2O signing certificates from CertPub (sender + receipt document type,
+//! 1. the sending access point (AS4 `From/PartyId`) must be one the address book lists for
+//!    the sender ([`sending_ap`], B1.3.3 row 13): otherwise REJECTED / BV `security` without
+//!    looking further;
+//! 2. the sender's O2O signing certificates from CertPub (sender + receipt document type,
 //!    falling back to the message type, CP-09); an unknown sender gets no receipt (row 13);
 //!    the address book unreachable → try again later;
-//! 2. [`sdkgw_envelope::open::open`]: profile, signature (signer = the CertPub certificate),
+//! 3. [`sdkgw_envelope::open::open`]: profile, signature (signer = the CertPub certificate),
 //!    decryption with our O2O keys, validation, the function mailbox (GW-MSG-8 → BV
 //!    `not-found`), duplicates and re-deliveries ([`super::history`]). When the signature does
 //!    not match the published certificate, the metadata is refetched once (CP-07/08) and the
 //!    envelope opened again with what the sender publishes now;
-//! 3. by outcome — **accepted**: `received → verified` (mailbox, decrypted message, our
+//! 4. by outcome — **accepted**: `received → verified` (mailbox, decrypted message, our
 //!    ACCEPTED receipt), receipt queued, `verified → filed`, mailbox notified; **rejected**:
 //!    the REJECTED receipt stored on the record, queued, `received → rejected`; **no receipt**
 //!    (envelope, decryption, unknown sender): `received → rejected` as quarantined, logged at
@@ -21,6 +24,8 @@
 //! state: `received` with a stored receipt → queue it and finish; `verified` → queue the
 //! receipt and file.
 
+mod sending_ap;
+
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,7 +34,9 @@ use sdkgw_as4::msh::handoff::XHE_CONTENT;
 use sdkgw_certs::Certificate;
 use sdkgw_envelope::Stage;
 use sdkgw_envelope::message::{MalwareScanner, MessagePolicy};
-use sdkgw_envelope::open::{self, OpenConfig, Opened, ReceivedEnvelope, Refusal, SignerTrust};
+use sdkgw_envelope::open::{
+    self, OpenConfig, Opened, ReceivedEnvelope, Refusal, SendingAp, SignerTrust,
+};
 use sdkgw_envelope::xhe::XheContext;
 use sdkgw_schemas::codelists::MessageType;
 use sdkgw_schemas::{FunctionAddress, ParticipantId, TransportModel, codelists};
@@ -265,10 +272,17 @@ async fn open_record(ctx: &Arc<Ctx>, record: &MessageRecord, model: TransportMod
         Ok(s) => s,
         Err(e) => return Decision::Unanswerable(e),
     };
-    if !model.requires_signature_and_encryption() {
-        return open_blocking(ctx, record, None).await;
-    }
     let (receipt_doc, message_doc) = receipt_documents(model);
+    match sending_ap::check(ctx, record, &sender, (receipt_doc, message_doc)).await {
+        sending_ap::Verdict::Retry(why) => return Decision::Retry(why),
+        sending_ap::Verdict::NotListed(why) => {
+            return open_blocking(ctx, record, None, Some(why)).await;
+        }
+        sending_ap::Verdict::Listed | sending_ap::Verdict::Unchecked => {}
+    }
+    if !model.requires_signature_and_encryption() {
+        return open_blocking(ctx, record, None, None).await;
+    }
     let book = ctx.book();
     let published = match book
         .signing_certificates(&sender, receipt_doc, Some(message_doc))
@@ -293,7 +307,7 @@ async fn open_record(ctx: &Arc<Ctx>, record: &MessageRecord, model: TransportMod
             expected = Some(signer);
         }
     }
-    let first = open_blocking(ctx, record, expected.clone()).await;
+    let first = open_blocking(ctx, record, expected.clone(), None).await;
     if !signature_failed(&first) {
         return first;
     }
@@ -308,7 +322,7 @@ async fn open_record(ctx: &Arc<Ctx>, record: &MessageRecord, model: TransportMod
         .check_signer(&sender, receipt_doc, Some(message_doc), &signer)
         .await
     {
-        Ok(SignerCheck::Published) => open_blocking(ctx, record, Some(signer)).await,
+        Ok(SignerCheck::Published) => open_blocking(ctx, record, Some(signer), None).await,
         Ok(SignerCheck::NotPublished) => first,
         Err(e) if e.kind() == ErrorKind::Transient => Decision::Retry(e.to_string()),
         Err(_) => first,
@@ -379,10 +393,12 @@ fn functions_of(c: &Ctx, participant: &ParticipantId) -> Vec<FunctionAddress> {
         .collect()
 }
 
+/// Opens the record's XHE; `not_listed` says why its sending AP is not FromParty's (stage 4).
 async fn open_blocking(
     ctx: &Arc<Ctx>,
     record: &MessageRecord,
     certpub: Option<Certificate>,
+    not_listed: Option<String>,
 ) -> Decision {
     let record = record.clone();
     let result = ctx
@@ -431,6 +447,9 @@ async fn open_blocking(
                     // MT–MK §2.8, §3: the attachment allow-list and the malware scan.
                     attachment_types: Some(&content.attachment_types),
                     scanner: scanner.as_ref().map(|s| s as &dyn MalwareScanner),
+                    sending_ap: not_listed
+                        .as_deref()
+                        .map_or(SendingAp::NoObjection, SendingAp::NotListed),
                 },
                 receipt_signer: Some(o2o.keys.signer()),
                 at: OffsetDateTime::now_utc(),
