@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use sdkgw_as4::ebms::PMode;
+use sdkgw_store::{Direction, IdKind, MessageState};
 
 use super::*;
 use crate::cases::announced::refused_send;
@@ -313,10 +314,39 @@ async fn h39(ctx: Arc<Ctx>) -> Outcome {
         matches!(&g.opening, crate::peer::Opening::Receipt { response, lines, .. }
             if response == "REJECTED" && lines.iter().any(|(r, d, _)| r == "BV" && d.as_deref() == Some("security")))
     });
+    // The REJECTED receipt goes to the AP the SMP lists for FromParty (a trap here), not to
+    // the peer: in-process the decision is read from the target's own record instead.
+    let decided = match &ctx.gut {
+        Some(gut) if !refused_at_ap && !flagged => gut
+            .wait_records(IdKind::XheId, &id, ctx.options.answer_wait, |rs| {
+                rs.iter().any(|r| r.state != MessageState::Received)
+            })
+            .await
+            .into_iter()
+            .find(|r| r.direction == Direction::Inbound),
+        _ => None,
+    };
+    let rejected_bv_security = decided.as_ref().is_some_and(|r| {
+        r.state == MessageState::Rejected
+            && r.mailbox.is_none()
+            && r.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("REJECTED") && e.contains("BV security"))
+    });
     c.check(
-        refused_at_ap || flagged,
-        "flagged: refused by the AP, or REJECTED BV security by the message service (B1.3.3 row 13)",
-        format!("{}; {}", reply.summary(), got.first().map_or("no receipt".into(), |g| format!("{:?}", g.opening))),
+        refused_at_ap || flagged || rejected_bv_security,
+        "flagged: refused by the AP, or REJECTED BV security by the message service (B1.3.3 row 13), not filed",
+        format!(
+            "{}; {}{}",
+            reply.summary(),
+            got.first().map_or("no receipt at the peer".into(), |g| format!("{:?}", g.opening)),
+            decided.map_or(String::new(), |r| format!(
+                "; the target's record: {:?}, mailbox {:?}, {}",
+                r.state,
+                r.mailbox,
+                r.last_error.unwrap_or_default()
+            ))
+        ),
     );
     c.outcome()
 }
