@@ -326,6 +326,14 @@ async fn h39(ctx: Arc<Ctx>) -> Outcome {
             .find(|r| r.direction == Direction::Inbound),
         _ => None,
     };
+    if ctx.gut.is_none() && !refused_at_ap && !flagged {
+        return Outcome::needs_environment(
+            "H-39: the target took the message at the AS4 level, and its Meddelandekvittens goes \
+             to the AP the SMP lists for the sender (the suite's trap), so the suite cannot see \
+             it: the target's operator must confirm the message was REJECTED BV security and \
+             not filed",
+        );
+    }
     let rejected_bv_security = decided.as_ref().is_some_and(|r| {
         r.state == MessageState::Rejected
             && r.mailbox.is_none()
