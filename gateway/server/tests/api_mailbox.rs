@@ -705,6 +705,49 @@ async fn two_clients_deleting_the_same_message_get_one_202_and_one_404() {
 }
 
 #[tokio::test]
+async fn a_message_deleted_while_it_is_read_is_not_found_not_a_store_failure() {
+    // The reader found the record before the DELETE removed its content (schemathesis found
+    // this as a 503 with two workers).
+    let gw = start().await;
+    let (_, key) = gw.file_inbound(IN1, "race", vec![pdf_file(b"%PDF-1.4 race")]);
+    let index = sdkgw_server::api::index::Index::open(gw.store.clone()).unwrap();
+    let before = gw.store.get_message(&key).unwrap().unwrap();
+    assert!(index.load_message(&before).unwrap().is_some());
+    let mut update = sdkgw_store::Update::to(
+        MessageState::Deleted,
+        time::OffsetDateTime::now_utc(),
+        "test",
+    );
+    update.delete_content = true;
+    gw.store.update(&key, update).unwrap();
+    assert!(index.load_message(&before).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn reads_racing_a_delete_answer_200_or_404_never_503() {
+    let gw = std::sync::Arc::new(start().await);
+    let token = gw.client_token("mk", &[IN1]).await;
+    for _ in 0..10 {
+        let (id, _) = gw.file_inbound(IN1, "race", vec![pdf_file(b"%PDF-1.4 race")]);
+        let message = format!("/sdk/messages/{id}");
+        let file = format!("/sdk/ext/messages/{id}/documents/1/files/1");
+        let (_, by_id, download) = tokio::join!(
+            gw.delete(&message, &token),
+            gw.get(&message, &token),
+            gw.get(&file, &token)
+        );
+        for r in [by_id, download] {
+            assert!(
+                [200, 404].contains(&r.status.as_u16()),
+                "{}: {}",
+                r.status,
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn final_messages_say_when_retention_removes_their_content() {
     // T73 (meta.expiresAt = final state + store.retention.content_after_final)
     let mut s = settings();

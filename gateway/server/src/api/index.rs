@@ -19,7 +19,7 @@
 use std::sync::{Arc, Mutex};
 
 use sdkgw_envelope::message::{self, SdkMessage};
-use sdkgw_store::{Direction, Keyspace, MessageKey, MessageRecord, Store, StoreError};
+use sdkgw_store::{BlobRef, Direction, Keyspace, MessageKey, MessageRecord, Store, StoreError};
 use sdkgw_xml_security::xml::{Document, ParseOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -208,12 +208,29 @@ impl Index {
         let Some(blob) = record.content(SDK_MESSAGE_ROLE) else {
             return Ok(None);
         };
+        let mut reader = match self.store.open_blob(blob) {
+            Ok(r) => r,
+            // A DELETE between reading the record and opening its content removes the blob:
+            // the message is gone, the store is fine.
+            Err(StoreError::MissingBlob { .. }) if !self.still_holds(record, blob)? => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
         let mut bytes = Vec::with_capacity(usize::try_from(blob.len).unwrap_or(0).min(64 << 20));
-        std::io::Read::read_to_end(&mut self.store.open_blob(blob)?, &mut bytes)
+        std::io::Read::read_to_end(&mut reader, &mut bytes)
             .map_err(|e| blob_io("read the SDK message", e))?;
         let doc = Document::parse(bytes, &ParseOptions::default())
             .map_err(|e| StoreError::Invalid(format!("stored SDK message unreadable: {e}")))?;
         Ok(message::validate_document(&doc).message)
+    }
+
+    /// Whether the stored record still references `blob` as its SDK message.
+    fn still_holds(&self, record: &MessageRecord, blob: &BlobRef) -> Result<bool, StoreError> {
+        Ok(self.store.get_message(&record.key)?.is_some_and(|now| {
+            now.content(SDK_MESSAGE_ROLE)
+                .is_some_and(|b| b.id == blob.id)
+        }))
     }
 
     /// Follows the store's audit trail and indexes records that became visible (inbound

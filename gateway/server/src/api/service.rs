@@ -866,13 +866,13 @@ impl Api {
         let attrs = if with_documents {
             match self.index.load_message(&record) {
                 Ok(Some(m)) => message_json::attributes(&m, true),
-                Ok(None) => return Problem::not_found().into(),
+                Ok(None) => return self.gone_or_missing(ctx, id),
                 Err(e) => return store_failed(&e).into(),
             }
         } else {
             match self.index.meta(&record) {
                 Ok(Some(m)) => m,
-                Ok(None) => return Problem::not_found().into(),
+                Ok(None) => return self.gone_or_missing(ctx, id),
                 Err(e) => return store_failed(&e).into(),
             }
         };
@@ -994,7 +994,7 @@ impl Api {
         };
         let message = match self.index.load_message(&record) {
             Ok(Some(m)) => m,
-            Ok(None) => return Problem::not_found().into(),
+            Ok(None) => return self.gone_or_missing(ctx, id),
             Err(e) => return store_failed(&e).into(),
         };
         let file = n.parse::<usize>().ok().filter(|n| *n >= 1).and_then(|n| {
