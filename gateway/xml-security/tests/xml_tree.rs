@@ -53,6 +53,45 @@ fn rejects_undefined_entities_but_resolves_predefined_and_char_refs() {
 }
 
 #[test]
+fn text_with_references_is_one_node_and_errors_point_at_the_piece_at_fault() {
+    // The tokenizer hands text with references over as one piece; the parser decodes it
+    // in one pass but reports what is wrong where it is, as for separate pieces.
+    let doc = parse("<a>x &amp; y &#x41;<![CDATA[<]]>&lt;z</a>").unwrap();
+    assert_eq!(doc.root().text(), "x & y A<<z");
+    assert!(matches!(
+        parse("<a>x &amp; y &bad; z</a>"),
+        Err(ParseError::EntityForbidden { offset: 13, .. })
+    ));
+    assert!(matches!(
+        parse("<a>&#0;</a>"),
+        Err(ParseError::InvalidCharRef { offset: 3, .. })
+    ));
+    let five = || Limits {
+        max_text_len: 5,
+        ..Limits::default()
+    };
+    assert!(matches!(
+        with_limits("<a>01&amp;2345</a>", five()),
+        Err(ParseError::LimitExceeded {
+            limit: Limit::TextLength,
+            offset: 10,
+            ..
+        })
+    ));
+    assert_eq!(
+        with_limits("<a>01&amp;23</a>", five())
+            .unwrap()
+            .root()
+            .text(),
+        "01&23"
+    );
+    assert!(matches!(
+        parse("&amp;<a/>"),
+        Err(ParseError::Syntax { offset: 0, .. })
+    ));
+}
+
+#[test]
 fn rejects_non_utf8_encodings_and_bad_bytes() {
     assert!(matches!(
         parse("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a/>"),

@@ -117,7 +117,7 @@ impl<'a, W: Write> Renderer<'a, W> {
         stack.push((apex, apex.node_id().index() + 1, marks.0, marks.1));
         while let Some(top) = stack.last_mut() {
             let (element, next, scope_mark, rendered_mark) = *top;
-            if next >= element.data.end {
+            if next >= element.data.end as usize {
                 stack.pop();
                 self.end_tag(element)?;
                 self.in_scope.truncate(scope_mark);
@@ -127,7 +127,7 @@ impl<'a, W: Write> Renderer<'a, W> {
             let child = NodeId(next as u32);
             let node = self.tree.node_ref(child);
             top.1 = match node {
-                NodeRef::Element(e) => e.data.end,
+                NodeRef::Element(e) => e.data.end as usize,
                 _ => next + 1,
             };
             if Some(child) == self.exclude {
@@ -136,7 +136,7 @@ impl<'a, W: Write> Renderer<'a, W> {
             if self.copies_as_written(child) {
                 // Already canonical in the input (see `Node::canonical`): copied as it is.
                 self.out
-                    .push(&self.tree.input.as_bytes()[self.tree.node(child).span.clone()])?;
+                    .push(&self.tree.input.as_bytes()[self.tree.node(child).span.range()])?;
                 continue;
             }
             match node {
@@ -156,7 +156,7 @@ impl<'a, W: Write> Renderer<'a, W> {
     fn copies_as_written(&self, id: NodeId) -> bool {
         let node = self.tree.node(id);
         let end = match &node.data {
-            NodeData::Element(e) => e.end,
+            NodeData::Element(e) => e.end as usize,
             _ => id.index() + 1,
         };
         node.canonical

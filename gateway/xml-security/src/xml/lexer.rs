@@ -17,13 +17,16 @@ use std::ops::Range;
 use quick_xml::errors::{Error, IllFormedError, SyntaxError};
 use quick_xml::events::attributes::AttrError;
 
+use super::scan::{find1, find2, find3};
+
 /// One token. Ranges are byte ranges of the input.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum Token {
-    /// Character data up to the next `<` or `&`.
-    Text(Range<usize>),
-    /// `&name;`: the name.
-    Ref(Range<usize>),
+    /// Character data up to the next `<` (or a malformed reference), with the well-formed
+    /// references `&name;` it contains when `refs` (the names are not checked here). Where
+    /// quick-xml reports text and references as separate events, this is one token: text
+    /// with entities is one text node, and most of its cost was the token round trips.
+    Text { range: Range<usize>, refs: bool },
     /// `<![CDATA[...]]>`: the content.
     CData(Range<usize>),
     /// `<!--...-->`: the content.
@@ -61,8 +64,8 @@ pub(super) struct LexError {
 enum State {
     /// Before character data (or the next token).
     Text,
-    /// At a `&`.
-    Ref,
+    /// At a `&` that does not start a well-formed reference.
+    BadRef,
     /// Just after a `<`.
     Markup,
     /// At the end of the input.
@@ -131,40 +134,6 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
-/// Haystacks are mostly a few bytes long (names, values, short text): a byte loop over
-/// the first `SHORT` bytes, memchr (SIMD) for the rest.
-const SHORT: usize = 32;
-
-/// The first `a` in `bytes`.
-fn find1(a: u8, bytes: &[u8]) -> Option<usize> {
-    let head = &bytes[..bytes.len().min(SHORT)];
-    match head.iter().position(|&b| b == a) {
-        Some(i) => Some(i),
-        None if bytes.len() > SHORT => memchr::memchr(a, &bytes[SHORT..]).map(|i| i + SHORT),
-        None => None,
-    }
-}
-
-/// The first `a` or `b` in `bytes`.
-fn find2(a: u8, b: u8, bytes: &[u8]) -> Option<usize> {
-    let head = &bytes[..bytes.len().min(SHORT)];
-    match head.iter().position(|&x| x == a || x == b) {
-        Some(i) => Some(i),
-        None if bytes.len() > SHORT => memchr::memchr2(a, b, &bytes[SHORT..]).map(|i| i + SHORT),
-        None => None,
-    }
-}
-
-/// The first `a`, `b` or `c` in `bytes`.
-fn find3(a: u8, b: u8, c: u8, bytes: &[u8]) -> Option<usize> {
-    let head = &bytes[..bytes.len().min(SHORT)];
-    match head.iter().position(|&x| x == a || x == b || x == c) {
-        Some(i) => Some(i),
-        None if bytes.len() > SHORT => memchr::memchr3(a, b, c, &bytes[SHORT..]).map(|i| i + SHORT),
-        None => None,
-    }
-}
-
 /// The tokenizer over `src`.
 pub(super) struct Lexer<'i> {
     src: &'i [u8],
@@ -198,68 +167,81 @@ impl<'i> Lexer<'i> {
         loop {
             match self.state {
                 State::Text => {
-                    let rest = &self.src[self.pos..];
-                    match find2(b'<', b'&', rest) {
-                        Some(0) if rest[0] == b'<' => {
-                            self.pos += 1;
-                            self.state = State::Markup;
-                        }
-                        Some(0) => self.state = State::Ref,
-                        Some(i) => {
-                            let text = self.pos..self.pos + i;
-                            if rest[i] == b'<' {
-                                self.pos += i + 1;
-                                self.state = State::Markup;
-                            } else {
-                                self.pos += i;
-                                self.state = State::Ref;
-                            }
-                            return Ok(Token::Text(text));
-                        }
-                        None => {
-                            self.state = State::Done;
-                            let text = self.pos..self.src.len();
-                            self.pos = self.src.len();
-                            if text.is_empty() {
-                                return Ok(Token::Eof);
-                            }
-                            return Ok(Token::Text(text));
-                        }
+                    if let Some(token) = self.text() {
+                        return Ok(token);
                     }
                 }
-                State::Ref => return self.reference(),
+                State::BadRef => return self.bad_reference(),
                 State::Markup => return self.markup(),
                 State::Done => return Ok(Token::Eof),
             }
         }
     }
 
-    /// At `&`: a reference up to `;`.
-    fn reference(&mut self) -> Result<Token, Box<LexError>> {
+    /// Character data from the current position: up to the next `<`, a malformed reference
+    /// or the end of the input. `None` when it is empty (the next token is markup).
+    fn text(&mut self) -> Option<Token> {
+        let start = self.pos;
+        let mut at = start;
+        let mut refs = false;
+        let end = loop {
+            let rest = &self.src[at..];
+            match find2(b'<', b'&', rest) {
+                Some(i) if rest[i] == b'<' => {
+                    self.pos = at + i + 1;
+                    self.state = State::Markup;
+                    break at + i;
+                }
+                Some(i) => {
+                    let amp = at + i;
+                    let after = &self.src[amp + 1..];
+                    match find3(b';', b'&', b'<', after) {
+                        Some(len) if after[len] == b';' => {
+                            refs = true;
+                            at = amp + len + 2;
+                        }
+                        _ => {
+                            self.pos = amp;
+                            self.state = State::BadRef;
+                            break amp;
+                        }
+                    }
+                }
+                None => {
+                    self.state = State::Done;
+                    self.pos = self.src.len();
+                    if start == self.pos {
+                        return Some(Token::Eof);
+                    }
+                    break self.pos;
+                }
+            }
+        };
+        (end > start).then_some(Token::Text {
+            range: start..end,
+            refs,
+        })
+    }
+
+    /// At a `&` with no `;` before the next `&`, `<` or the end of the input: quick-xml's
+    /// error, and where it resumes.
+    fn bad_reference(&mut self) -> Result<Token, Box<LexError>> {
         let start = self.pos;
         let after = &self.src[start + 1..];
-        let unclosed = || Error::IllFormed(IllFormedError::UnclosedReference);
-        match find3(b';', b'&', b'<', after) {
-            Some(i) if after[i] == b';' => {
-                self.pos = start + i + 2;
-                self.state = State::Text;
-                Ok(Token::Ref(start + 1..start + 1 + i))
-            }
+        let unclosed = Error::IllFormed(IllFormedError::UnclosedReference);
+        self.state = State::Text;
+        match find2(b'&', b'<', after) {
             Some(i) if after[i] == b'<' => {
                 self.pos = start + i + 2;
                 self.state = State::Markup;
-                error(unclosed(), start)
             }
-            Some(i) => {
-                self.pos = start + i + 1;
-                error(unclosed(), start)
-            }
+            Some(i) => self.pos = start + i + 1,
             None => {
                 self.pos = self.src.len();
                 self.state = State::Done;
-                error(unclosed(), start)
             }
         }
+        error(unclosed, start)
     }
 
     /// Just after `<`.
@@ -616,9 +598,23 @@ mod tests {
             };
             let range = match &event {
                 Event::DocType(_) | Event::End(_) | Event::Eof => 0..0,
+                // The whole `&name;`, which the tokenizer keeps inside its text token.
+                Event::GeneralRef(name) => {
+                    let name = offset_of(src, name);
+                    name.start - 1..name.end + 1
+                }
                 other => offset_of(src, other),
             };
-            seen.push(Seen::Token(kind, range, reader.buffer_position() as usize));
+            let pos = reader.buffer_position() as usize;
+            match (seen.last_mut(), kind) {
+                // Text and references next to each other are one token of ours.
+                (Some(Seen::Token("text", merged, end)), "text" | "ref") => {
+                    merged.end = range.end;
+                    *end = pos;
+                }
+                (_, "ref") => seen.push(Seen::Token("text", range, pos)),
+                _ => seen.push(Seen::Token(kind, range, pos)),
+            }
             if let Event::Start(e) | Event::Empty(e) = &event {
                 for attr in e.attributes() {
                     match attr {
@@ -653,8 +649,7 @@ mod tests {
             };
             let pos = lexer.position();
             let (kind, range) = match &token {
-                Token::Text(r) => ("text", r.clone()),
-                Token::Ref(r) => ("ref", r.clone()),
+                Token::Text { range, .. } => ("text", range.clone()),
                 Token::CData(r) => ("cdata", r.clone()),
                 Token::Comment(r) => ("comment", r.clone()),
                 Token::DocType => ("doctype", 0..0),

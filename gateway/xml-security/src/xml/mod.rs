@@ -29,6 +29,7 @@ mod ids;
 mod lexer;
 mod limits;
 mod parse;
+mod scan;
 mod tree;
 
 pub use chars::is_ncname;

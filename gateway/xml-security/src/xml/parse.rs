@@ -16,9 +16,10 @@ use super::error::{Limit, ParseError};
 use super::ids::{IdAttributes, IdIndex};
 use super::lexer::{Attributes, LexError, Lexer, Token};
 use super::limits::Limits;
+use super::scan::{find1, find2};
 use super::tree::{
-    Attr, Chars, Document, ElementData, Fragment, Name, Node, NodeData, NodeId, NsDecl, NsId, Tree,
-    XML_NS, is_xml_space,
+    Attr, Chars, Document, ElementData, Fragment, Name, Node, NodeData, NodeId, NsDecl, NsId, Span,
+    Tree, XML_NS, is_xml_space,
 };
 
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
@@ -74,11 +75,13 @@ fn build(
     options: &ParseOptions,
     mode: Mode,
 ) -> Result<(Tree, Option<NodeId>), ParseError> {
-    if input.len() > options.limits.max_bytes {
+    // The tree stores offsets as `u32` (see `Span`).
+    let max_bytes = options.limits.max_bytes.min(u32::MAX as usize);
+    if input.len() > max_bytes {
         return Err(ParseError::LimitExceeded {
             limit: Limit::Bytes,
-            max: options.limits.max_bytes,
-            offset: options.limits.max_bytes,
+            max: max_bytes,
+            offset: max_bytes,
         });
     }
     let input = checked_input(input)?;
@@ -195,9 +198,9 @@ impl<'o, 'i> Builder<'o, 'i> {
             mode,
             src,
             nodes: Vec::with_capacity((src.len() / 12).min(INITIAL_NODES)),
-            attrs: Vec::with_capacity((src.len() / 64).min(INITIAL_NODES)),
+            attrs: Vec::with_capacity((src.len() / 32).min(INITIAL_NODES)),
             decls: Vec::new(),
-            decoded: String::new(),
+            decoded: String::with_capacity((src.len() / 16).min(INITIAL_NODES)),
             top: Vec::new(),
             namespaces: Vec::new(),
             ns_lookup: HashMap::new(),
@@ -314,11 +317,8 @@ impl<'o, 'i> Builder<'o, 'i> {
                 self.flush_text(start)?;
                 self.close_element(start, end)?;
             }
-            Token::Text(range) => {
-                let at = range.start;
-                let raw = self.text(range, start)?;
-                self.push_chars(start, Piece::Raw(raw, at), None)?;
-            }
+            Token::Text { range, refs: false } => self.text_piece(range, start)?,
+            Token::Text { range, refs: true } => self.text_with_references(range)?,
             Token::CData(range) => {
                 let at = range.start;
                 let raw = self.text(range, start)?;
@@ -326,16 +326,6 @@ impl<'o, 'i> Builder<'o, 'i> {
                     return Err(syntax("CDATA outside the root element", start));
                 }
                 self.push_chars(start, Piece::Raw(raw, at), Some(false))?;
-            }
-            Token::Ref(name) => {
-                let name = self.text(name, start)?;
-                let c = resolve_reference(name, start)?;
-                if self.outside_root() {
-                    return Err(syntax("reference outside the root element", start));
-                }
-                // `&amp;`, `&lt;` and `&gt;` are how C14N writes these characters.
-                let canonical = matches!(name, "amp" | "lt" | "gt");
-                self.push_chars(start, Piece::Char(c), Some(canonical))?;
             }
             Token::Comment(range) => {
                 self.flush_text(start)?;
@@ -360,12 +350,93 @@ impl<'o, 'i> Builder<'o, 'i> {
                 self.check_text_len(raw.len(), start)?;
                 let trimmed = raw.trim_start_matches(is_xml_space);
                 let data = self.normalized(trimmed, at + (raw.len() - trimmed.len()));
-                let target = target_at..target_at + target.len();
+                let target = Span::new(target_at..target_at + target.len());
                 self.add_leaf(NodeData::Pi { target, data }, start..end, false)?;
             }
             Token::Eof => return Ok(true),
         }
         Ok(false)
+    }
+
+    /// Character data as written (no reference), starting at `start`.
+    fn text_piece(&mut self, range: Range<usize>, start: usize) -> Result<(), ParseError> {
+        let at = range.start;
+        let raw = self.text(range, start)?;
+        self.push_chars(start, Piece::Raw(raw, at), None)
+    }
+
+    /// `&name;` at `start`.
+    fn reference(&mut self, name: Range<usize>, start: usize) -> Result<(), ParseError> {
+        let name = self.text(name, start)?;
+        let c = resolve_reference(name, start)?;
+        if self.outside_root() {
+            return Err(syntax("reference outside the root element", start));
+        }
+        // `&amp;`, `&lt;` and `&gt;` are how C14N writes these characters.
+        let canonical = matches!(name, "amp" | "lt" | "gt");
+        self.push_chars(start, Piece::Char(c), Some(canonical))
+    }
+
+    /// Character data with references (`range`, as the lexer found it: text and
+    /// well-formed `&name;`). A new text node inside the root is decoded in one pass; when
+    /// that meets anything irregular (a bad reference, the length limit) or the text
+    /// continues other character data, it is taken piece by piece, which reports what is
+    /// wrong where.
+    fn text_with_references(&mut self, range: Range<usize>) -> Result<(), ParseError> {
+        if self.text.is_none() && !self.outside_root() {
+            let from = self.decoded.len();
+            let decoded = self.decode_text(range.clone());
+            match decoded {
+                Some(canonical)
+                    if self.decoded.len() - from <= self.options.limits.max_text_len =>
+                {
+                    self.text_canonical = canonical;
+                    self.text = Some((TextBuf::Decoded(from), range.start));
+                    return Ok(());
+                }
+                _ => self.decoded.truncate(from),
+            }
+        }
+        let mut at = range.start;
+        while at < range.end {
+            let rest = self.src.as_bytes().get(at..range.end).unwrap_or_default();
+            match memchr::memchr(b'&', rest) {
+                Some(0) => {
+                    let semi = memchr::memchr(b';', rest).unwrap_or(rest.len());
+                    self.reference(at + 1..at + semi, at)?;
+                    at += semi + 1;
+                }
+                Some(len) => {
+                    self.text_piece(at..at + len, at)?;
+                    at += len;
+                }
+                None => {
+                    self.text_piece(at..range.end, at)?;
+                    at = range.end;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends the text of `range` (text and `&name;`) to `decoded`: whether it is
+    /// canonical as written, `None` at a reference that does not resolve.
+    fn decode_text(&mut self, range: Range<usize>) -> Option<bool> {
+        let mut rest = self.src.get(range)?;
+        let mut canonical = true;
+        loop {
+            let Some(amp) = find1(b'&', rest.as_bytes()) else {
+                canonical &= push_raw(&mut self.decoded, rest);
+                return Some(canonical);
+            };
+            canonical &= push_raw(&mut self.decoded, rest.get(..amp)?);
+            let after = rest.get(amp + 1..)?;
+            let semi = find1(b';', after.as_bytes())?;
+            let name = after.get(..semi)?;
+            self.decoded.push(resolve_reference(name, 0).ok()?);
+            canonical &= matches!(name, "amp" | "lt" | "gt");
+            rest = after.get(semi + 1..)?;
+        }
     }
 
     fn outside_root(&self) -> bool {
@@ -384,11 +455,11 @@ impl<'o, 'i> Builder<'o, 'i> {
     /// when there is nothing to normalise.
     fn normalized(&mut self, raw: &str, at: usize) -> Chars {
         if memchr::memchr(b'\r', raw.as_bytes()).is_none() {
-            return Chars::Input(at..at + raw.len());
+            return Chars::Input(Span::new(at..at + raw.len()));
         }
         let from = self.decoded.len();
         push_text(&mut self.decoded, raw);
-        Chars::Decoded(from..self.decoded.len())
+        Chars::Decoded(Span::new(from..self.decoded.len()))
     }
 
     /// Adds a piece to the text node being built. `canonical`: whether the piece as written
@@ -413,12 +484,9 @@ impl<'o, 'i> Builder<'o, 'i> {
             // when it has no CR to normalise.
             self.check_text_len(raw.len(), start)?;
             let bytes = raw.as_bytes();
-            let (has_cr, has_gt) = match memchr::memchr2(b'\r', b'>', bytes) {
+            let (has_cr, has_gt) = match find2(b'\r', b'>', bytes) {
                 None => (false, false),
-                Some(_) => (
-                    memchr::memchr(b'\r', bytes).is_some(),
-                    memchr::memchr(b'>', bytes).is_some(),
-                ),
+                Some(_) => (find1(b'\r', bytes).is_some(), find1(b'>', bytes).is_some()),
             };
             if !has_cr {
                 self.text_canonical = canonical.unwrap_or(!has_gt);
@@ -446,7 +514,7 @@ impl<'o, 'i> Builder<'o, 'i> {
         self.check_text_len(current + added, start)?;
         // One scan answers both questions in the usual case (neither CR nor `>`).
         let (has_cr, has_gt) = match piece {
-            Piece::Raw(raw, _) => match memchr::memchr2(b'\r', b'>', raw.as_bytes()) {
+            Piece::Raw(raw, _) => match find2(b'\r', b'>', raw.as_bytes()) {
                 None => (false, false),
                 Some(_) => (raw.contains('\r'), raw.contains('>')),
             },
@@ -485,8 +553,8 @@ impl<'o, 'i> Builder<'o, 'i> {
     fn flush_text(&mut self, end: usize) -> Result<(), ParseError> {
         if let Some((buf, start)) = self.text.take() {
             let chars = match buf {
-                TextBuf::Range(r) => Chars::Input(r),
-                TextBuf::Decoded(from) => Chars::Decoded(from..self.decoded.len()),
+                TextBuf::Range(r) => Chars::Input(Span::new(r)),
+                TextBuf::Decoded(from) => Chars::Decoded(Span::new(from..self.decoded.len())),
             };
             self.add_leaf(NodeData::Text(chars), start..end, self.text_canonical)?;
         }
@@ -513,7 +581,7 @@ impl<'o, 'i> Builder<'o, 'i> {
             parent,
             canonical,
             data,
-            span,
+            span: Span::new(span),
         });
         if parent.is_none() {
             self.top.push(id);
@@ -580,8 +648,8 @@ impl<'o, 'i> Builder<'o, 'i> {
             offset,
         })?;
         let name = Name {
-            range: at..at + qname.len(),
-            colon: prefix.map(str::len),
+            span: Span::new(at..at + qname.len()),
+            colon: prefix.map_or(0, |p| p.len() as u32),
             ns: None,
         };
         Ok((name, prefix))
@@ -647,11 +715,11 @@ impl<'o, 'i> Builder<'o, 'i> {
         }
         let data = ElementData {
             name,
-            attributes: attrs_start..self.attrs.len(),
-            ns_decls: decls_start..self.decls.len(),
+            attributes: Span::new(attrs_start..self.attrs.len()),
+            ns_decls: Span::new(decls_start..self.decls.len()),
             end: 0,
-            start_tag: start..end,
-            end_tag: end..end,
+            start_tag: Span::new(start..end),
+            end_tag: Span::new(end..end),
             self_closing: empty,
         };
         let id = self.new_node(NodeData::Element(data), start..end, canonical)?;
@@ -673,8 +741,8 @@ impl<'o, 'i> Builder<'o, 'i> {
                 .any(|&(ns, name)| ns == attr.name.ns && same_bytes(name, local));
             if is_id {
                 let value = match &attr.value {
-                    Chars::Input(r) => src.get(r.clone()),
-                    Chars::Decoded(r) => self.decoded.get(r.clone()),
+                    Chars::Input(r) => src.get(r.range()),
+                    Chars::Decoded(r) => self.decoded.get(r.range()),
                 };
                 self.ids.insert(value.unwrap_or_default(), id);
             }
@@ -727,9 +795,9 @@ impl<'o, 'i> Builder<'o, 'i> {
                     layout_end = None;
                     let from = self.decoded.len();
                     decode_attribute_into(&mut self.decoded, raw, start)?;
-                    Chars::Decoded(from..self.decoded.len())
+                    Chars::Decoded(Span::new(from..self.decoded.len()))
                 } else {
-                    Chars::Input(raw_at..raw_at + raw.len())
+                    Chars::Input(Span::new(raw_at..raw_at + raw.len()))
                 };
                 let (name, _) = self.name(key, key_at, start)?;
                 self.attrs.push(Attr { name, value });
@@ -767,12 +835,12 @@ impl<'o, 'i> Builder<'o, 'i> {
         }
         let subtree_end = self.nodes.len();
         let node = &mut self.nodes[id.index()];
-        node.span.end = end;
+        node.span.end = end as u32;
         if let NodeData::Element(e) = &mut node.data {
-            e.end_tag = start..end;
-            e.end = subtree_end;
+            e.end_tag = Span::new(start..end);
+            e.end = subtree_end as u32;
             // `</name>`, nothing else.
-            node.canonical &= end - start == e.name.range.len() + 3;
+            node.canonical &= end - start == e.name.span.len() + 3;
         }
         if !node.canonical {
             let parent = node.parent;
@@ -840,6 +908,21 @@ fn syntax(reason: &str, offset: usize) -> ParseError {
     ParseError::Syntax {
         reason: reason.to_owned(),
         offset,
+    }
+}
+
+/// Appends text as written (no reference) to `out`, line ends normalised: whether it is
+/// canonical as written (no CR, no `>`).
+fn push_raw(out: &mut String, raw: &str) -> bool {
+    match find2(b'\r', b'>', raw.as_bytes()) {
+        None => {
+            out.push_str(raw);
+            true
+        }
+        Some(_) => {
+            push_text(out, raw);
+            false
+        }
     }
 }
 

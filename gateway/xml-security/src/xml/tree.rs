@@ -35,40 +35,69 @@ pub struct NsDecl {
     pub uri: String,
 }
 
+/// A byte range of the input (or of [`Tree::decoded`], which is never longer) in 8 bytes:
+/// the parser refuses inputs of 4 GiB or more, and with ranges stored as `usize` the nodes
+/// were twice the size, most of the memory a parse writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+}
+
+impl Span {
+    /// `range`, whose ends the parser has checked to be below 4 GiB.
+    pub(crate) fn new(range: Range<usize>) -> Span {
+        Span {
+            start: range.start as u32,
+            end: range.end as u32,
+        }
+    }
+
+    pub(crate) fn range(self) -> Range<usize> {
+        self.start as usize..self.end as usize
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start) as usize
+    }
+}
+
 /// Character data: usually a range of the input (nothing to decode), otherwise a range of
 /// [`Tree::decoded`], where the parser appends all decoded text (one buffer for the whole
 /// document instead of an allocation per node).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Chars {
     /// `input[start..end]` as written.
-    Input(Range<usize>),
+    Input(Span),
     /// `decoded[start..end]`: references resolved, line ends or attribute whitespace
     /// normalised.
-    Decoded(Range<usize>),
+    Decoded(Span),
 }
 
 /// An element or attribute name as written (a range of the input), with its namespace.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Name {
-    pub(crate) range: Range<usize>,
-    /// Length of the prefix, when there is one.
-    pub(crate) colon: Option<usize>,
+    pub(crate) span: Span,
+    /// Length of the prefix; 0 when there is none (a prefix is never empty).
+    pub(crate) colon: u32,
     pub(crate) ns: Option<NsId>,
 }
 
 impl Name {
     pub(crate) fn qname<'a>(&self, input: &'a str) -> &'a str {
-        input.get(self.range.clone()).unwrap_or_default()
+        input.get(self.span.range()).unwrap_or_default()
     }
     pub(crate) fn prefix<'a>(&self, input: &'a str) -> Option<&'a str> {
         let q = self.qname(input);
-        self.colon.and_then(|c| q.get(..c))
+        (self.colon > 0)
+            .then(|| q.get(..self.colon as usize))
+            .flatten()
     }
     pub(crate) fn local<'a>(&self, input: &'a str) -> &'a str {
         let q = self.qname(input);
         match self.colon {
-            Some(c) => q.get(c + 1..).unwrap_or_default(),
-            None => q,
+            0 => q,
+            c => q.get(c as usize + 1..).unwrap_or_default(),
         }
     }
 }
@@ -84,14 +113,14 @@ pub(crate) struct Attr {
 pub(crate) struct ElementData {
     pub(crate) name: Name,
     /// Range of [`Tree::attrs`].
-    pub(crate) attributes: Range<usize>,
+    pub(crate) attributes: Span,
     /// Range of [`Tree::decls`].
-    pub(crate) ns_decls: Range<usize>,
+    pub(crate) ns_decls: Span,
     /// Nodes are stored in document order, so this element's descendants are the nodes
     /// after it up to (not including) index `end`.
-    pub(crate) end: usize,
-    pub(crate) start_tag: Range<usize>,
-    pub(crate) end_tag: Range<usize>,
+    pub(crate) end: u32,
+    pub(crate) start_tag: Span,
+    pub(crate) end_tag: Span,
     pub(crate) self_closing: bool,
 }
 
@@ -103,7 +132,7 @@ pub(crate) enum NodeData {
     Comment(Chars),
     Pi {
         /// A range of the input.
-        target: Range<usize>,
+        target: Span,
         data: Chars,
     },
 }
@@ -119,7 +148,7 @@ pub(crate) struct Node {
     /// namespace declarations, no comments or PIs, no `<e/>`, end tags `</name>`.
     pub(crate) canonical: bool,
     pub(crate) data: NodeData,
-    pub(crate) span: Range<usize>,
+    pub(crate) span: Span,
 }
 
 /// The arena shared by [`Document`] and [`Fragment`].
@@ -147,19 +176,19 @@ impl Tree {
     pub(crate) fn chars(&self, chars: &Chars) -> &str {
         // Ranges are made by the parser at character boundaries of these very buffers.
         match chars {
-            Chars::Input(r) => self.input.get(r.clone()).unwrap_or_default(),
-            Chars::Decoded(r) => self.decoded.get(r.clone()).unwrap_or_default(),
+            Chars::Input(r) => self.input.get(r.range()).unwrap_or_default(),
+            Chars::Decoded(r) => self.decoded.get(r.range()).unwrap_or_default(),
         }
     }
 
     /// The namespace declarations written on element `data`.
     pub(crate) fn declarations(&self, data: &ElementData) -> &[NsDecl] {
-        self.decls.get(data.ns_decls.clone()).unwrap_or_default()
+        self.decls.get(data.ns_decls.range()).unwrap_or_default()
     }
 
     /// The child nodes of element `id` (none for other nodes).
     pub(crate) fn child_ids(&self, id: NodeId) -> ChildIds<'_> {
-        let end = self.element_data(id).map_or(0, |e| e.end);
+        let end = self.element_data(id).map_or(0, |e| e.end as usize);
         ChildIds {
             tree: self,
             next: id.index() + 1,
@@ -200,7 +229,7 @@ impl Tree {
             NodeData::Text(t) => NodeRef::Text(self.chars(t)),
             NodeData::Comment(c) => NodeRef::Comment(self.chars(c)),
             NodeData::Pi { target, data } => NodeRef::Pi {
-                target: self.input.get(target.clone()).unwrap_or_default(),
+                target: self.input.get(target.range()).unwrap_or_default(),
                 data: self.chars(data),
             },
         }
@@ -297,15 +326,15 @@ impl Document {
 /// An element with no name, attributes or content (see [`Document::root`]).
 static NO_ELEMENT: ElementData = ElementData {
     name: Name {
-        range: 0..0,
-        colon: None,
+        span: Span { start: 0, end: 0 },
+        colon: 0,
         ns: None,
     },
-    attributes: 0..0,
-    ns_decls: 0..0,
+    attributes: Span { start: 0, end: 0 },
+    ns_decls: Span { start: 0, end: 0 },
     end: 0,
-    start_tag: 0..0,
-    end_tag: 0..0,
+    start_tag: Span { start: 0, end: 0 },
+    end_tag: Span { start: 0, end: 0 },
     self_closing: true,
 };
 
@@ -435,10 +464,10 @@ impl<'a> AttributeRef<'a> {
     /// decodes any value with `&`, `<`, tab, CR or LF, and a double-quoted value has no `"`,
     /// so nothing in it is escaped either).
     pub(crate) fn canonical_as_written(&self) -> Option<&'a str> {
-        let Chars::Input(value) = &self.attr.value else {
+        let Chars::Input(value) = self.attr.value else {
             return None;
         };
-        let name = &self.attr.name.range;
+        let (name, value) = (self.attr.name.span.range(), value.range());
         let bytes = self.tree.input.as_bytes();
         let laid_out = name.end + 2 == value.start
             && bytes.get(name.end..value.start) == Some(b"=\"")
@@ -516,14 +545,14 @@ impl<'a> ElementRef<'a> {
     pub fn attributes(&self) -> impl Iterator<Item = AttributeRef<'a>> + 'a + use<'a> {
         let tree = self.tree;
         tree.attrs
-            .get(self.data.attributes.clone())
+            .get(self.data.attributes.range())
             .unwrap_or_default()
             .iter()
             .map(move |attr| AttributeRef { tree, attr })
     }
     /// Whether the element has attributes (namespace declarations aside).
     pub(crate) fn has_attributes(&self) -> bool {
-        !self.data.attributes.is_empty()
+        self.data.attributes.len() > 0
     }
     /// The value of attribute `{ns}local` (`ns` `None` for unprefixed attributes).
     pub fn attribute(&self, ns: Option<&str>, local: &str) -> Option<&'a str> {
@@ -676,16 +705,16 @@ impl<'a> ElementRef<'a> {
         Descendants {
             tree: self.tree,
             next: self.id.index(),
-            end: self.data.end,
+            end: self.data.end as usize,
         }
     }
 
     /// Byte ranges of this element in the input.
     pub fn span(&self) -> ElementSpan {
         ElementSpan {
-            start_tag: self.data.start_tag.clone(),
-            content: self.data.start_tag.end..self.data.end_tag.start,
-            end_tag: self.data.end_tag.clone(),
+            start_tag: self.data.start_tag.range(),
+            content: self.data.start_tag.end as usize..self.data.end_tag.start as usize,
+            end_tag: self.data.end_tag.range(),
         }
     }
     /// Whether the element was written `<name/>`.
@@ -731,7 +760,7 @@ impl Iterator for ChildIds<'_> {
         }
         let id = self.next;
         self.next = match &self.tree.nodes.get(id)?.data {
-            NodeData::Element(e) => e.end,
+            NodeData::Element(e) => e.end as usize,
             _ => id + 1,
         };
         Some(NodeId(id as u32))
