@@ -305,7 +305,7 @@ fn main() {
 /// For instruction counts: runs one operation `BENCH_ITERATIONS` times (default 100) inside
 /// `profiled`, so `valgrind --tool=callgrind --toggle-collect=*profiled*` counts exactly that
 /// (key generation and setup excluded). `what`: `parse`, `verify` (the parsed tree),
-/// `parse_verify`, `c14n` (1 MB, C14N 1.0 into SHA-256), `sign`.
+/// `parse_verify`, `parse_1mb`, `c14n` (1 MB, C14N 1.0 into SHA-256), `sign`.
 fn profile(what: &str, options: &ParseOptions) {
     let n: usize = std::env::var("BENCH_ITERATIONS")
         .ok()
@@ -315,11 +315,13 @@ fn profile(what: &str, options: &ParseOptions) {
     let small = document(10 * 1024);
     let signed = sign_enveloped(small.clone(), &key, &cert, options).unwrap();
     let parsed = Document::parse(signed.clone(), options).unwrap();
-    let big_doc = Document::parse(document(1 << 20), options).unwrap();
+    let big = document(1 << 20);
+    let big_doc = Document::parse(big.clone(), options).unwrap();
     let policy = VerifyPolicy::default();
     let verifier = Verifier::new(&policy, &EmbeddedCertificate);
     let op: Box<dyn Fn()> = match what {
         "parse" => Box::new(|| drop(black_box(Document::parse(signed.clone(), options).unwrap()))),
+        "parse_1mb" => Box::new(|| drop(black_box(Document::parse(big.clone(), options).unwrap()))),
         "verify" => Box::new(|| drop(black_box(verifier.verify_enveloped(&parsed).unwrap()))),
         "parse_verify" => Box::new(|| {
             let doc = Document::parse(signed.clone(), options).unwrap();

@@ -153,10 +153,22 @@ enum Piece<'i> {
     Char(char),
 }
 
-/// Initial capacity of the node arena: indented SOAP/XHE documents have about one node
-/// (element or text) per 12 bytes, but a large document is mostly one base64 text node, so
-/// the estimate is capped (the arena grows when a document really has more nodes).
+/// Inputs up to this many nodes' worth of bytes size the node arena by estimate.
 const INITIAL_NODES: usize = 1 << 14;
+
+/// Initial capacity of the node arena. Indented SOAP/XHE documents have about one node
+/// (element or text) per 12 bytes. Large inputs are often mostly base64 text instead, and
+/// growing a large arena by doubling copies it and, with glibc's allocator, made every parse
+/// of a 1 MB document fault its pages in again; so for them the tags are counted (a memchr
+/// pass, about 1% of the parse): an element takes a start and an end tag and text stands
+/// between tags, so nodes are about as many as `<`.
+fn node_capacity(src: &str) -> usize {
+    let estimate = src.len() / 12;
+    if estimate <= INITIAL_NODES {
+        return estimate;
+    }
+    memchr::memchr_iter(b'<', src.as_bytes()).count() + 1
+}
 
 struct Builder<'o, 'i> {
     options: &'o ParseOptions,
@@ -197,7 +209,7 @@ impl<'o, 'i> Builder<'o, 'i> {
             options,
             mode,
             src,
-            nodes: Vec::with_capacity((src.len() / 12).min(INITIAL_NODES)),
+            nodes: Vec::with_capacity(node_capacity(src)),
             attrs: Vec::with_capacity((src.len() / 32).min(INITIAL_NODES)),
             decls: Vec::new(),
             decoded: String::with_capacity((src.len() / 16).min(INITIAL_NODES)),
@@ -933,5 +945,23 @@ fn push_piece(out: &mut String, piece: Piece<'_>, has_cr: bool) {
         Piece::Raw(raw, _) if !has_cr => out.push_str(raw),
         Piece::Raw(raw, _) => push_text(out, raw),
         Piece::Char(c) => out.push(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_arena_is_sized_by_estimate_for_small_inputs_and_by_tags_for_large_ones() {
+        let small = "<a><b/>text</a>";
+        assert_eq!(node_capacity(small), small.len() / 12);
+        // A large document that is mostly one base64 text node: three nodes, not one per
+        // 12 bytes.
+        let base64 = format!("<a><b>{}</b></a>", "QUJD".repeat(1 << 18));
+        assert_eq!(node_capacity(&base64), 5);
+        // Many small elements: about one node per `<`.
+        let many = "<e>x</e>".repeat(1 << 16);
+        assert_eq!(node_capacity(&many), (1 << 17) + 1);
     }
 }
