@@ -432,23 +432,35 @@ impl<'o, 'i> Builder<'o, 'i> {
     }
 
     /// Appends the text of `range` (text and `&name;`) to `decoded`: whether it is
-    /// canonical as written, `None` at a reference that does not resolve.
+    /// canonical as written. `None` at a reference that does not resolve, and for text with
+    /// a CR (to normalise) or `>` (not canonical), which are rare next to references and left
+    /// to the piece-by-piece path.
     fn decode_text(&mut self, range: Range<usize>) -> Option<bool> {
         let mut rest = self.src.get(range)?;
+        if find2(b'\r', b'>', rest.as_bytes()).is_some() {
+            return None;
+        }
         let mut canonical = true;
-        loop {
-            let Some(amp) = find1(b'&', rest.as_bytes()) else {
-                canonical &= push_raw(&mut self.decoded, rest);
-                return Some(canonical);
-            };
-            canonical &= push_raw(&mut self.decoded, rest.get(..amp)?);
+        while let Some(amp) = find1(b'&', rest.as_bytes()) {
+            self.decoded.push_str(rest.get(..amp)?);
             let after = rest.get(amp + 1..)?;
             let semi = find1(b';', after.as_bytes())?;
             let name = after.get(..semi)?;
-            self.decoded.push(resolve_reference(name, 0).ok()?);
-            canonical &= matches!(name, "amp" | "lt" | "gt");
+            // `&amp;`, `&lt;` and `&gt;` are how C14N writes these characters.
+            let c = match name.as_bytes() {
+                b"amp" => '&',
+                b"lt" => '<',
+                b"gt" => '>',
+                _ => {
+                    canonical = false;
+                    resolve_reference(name, 0).ok()?
+                }
+            };
+            self.decoded.push(c);
             rest = after.get(semi + 1..)?;
         }
+        self.decoded.push_str(rest);
+        Some(canonical)
     }
 
     fn outside_root(&self) -> bool {
@@ -920,21 +932,6 @@ fn syntax(reason: &str, offset: usize) -> ParseError {
     ParseError::Syntax {
         reason: reason.to_owned(),
         offset,
-    }
-}
-
-/// Appends text as written (no reference) to `out`, line ends normalised: whether it is
-/// canonical as written (no CR, no `>`).
-fn push_raw(out: &mut String, raw: &str) -> bool {
-    match find2(b'\r', b'>', raw.as_bytes()) {
-        None => {
-            out.push_str(raw);
-            true
-        }
-        Some(_) => {
-            push_text(out, raw);
-            false
-        }
     }
 }
 
