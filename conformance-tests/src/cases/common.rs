@@ -11,6 +11,9 @@ use sdkgw_store::{Direction, IdKind, MessageRecord, MessageState};
 use time::OffsetDateTime;
 
 use crate::harness::Ctx;
+use sdkgw_certs::Certificate;
+use sdkgw_envelope::xhe::Xhe;
+
 use crate::messages::{self, O2oSigner, Parties};
 use crate::peer::craft::{Addressing, Craft, Crafted};
 use crate::peer::wire::WireReply;
@@ -62,6 +65,27 @@ pub(crate) fn peer_signer(ctx: &Ctx) -> O2oSigner<'_> {
     }
 }
 
+/// The target's CertPub encryption certificate, which every Utökad Bas message to it is
+/// encrypted for.
+pub(crate) fn target_encryption(ctx: &Ctx) -> Result<&Certificate, String> {
+    ctx.target
+        .o2o_encryption
+        .as_ref()
+        .ok_or_else(|| "the target's CertPub encryption certificate is not configured".to_owned())
+}
+
+/// The XHE header of Utökad Bas message `id` between `parties`, for the target's function
+/// address.
+pub(crate) fn ub_header(ctx: &Ctx, parties: &Parties, id: &str) -> Xhe {
+    messages::header(
+        parties,
+        id,
+        UB,
+        ctx.target.federation(),
+        Some(ctx.target.function_address.clone()),
+    )
+}
+
 /// Seals `payload` from the peer to the target under `model` (encrypted for the target's
 /// CertPub encryption certificate and signed with the peer's O2O key under Utökad Bas).
 pub(crate) fn seal_from_peer(
@@ -74,11 +98,7 @@ pub(crate) fn seal_from_peer(
     let p = peer_to_target(ctx);
     let header = messages::header(&p, id, model, ctx.target.federation(), handling_service);
     if model == UB {
-        let enc = ctx
-            .target
-            .o2o_encryption
-            .as_ref()
-            .ok_or("the target's CertPub encryption certificate is not configured")?;
+        let enc = target_encryption(ctx)?;
         messages::seal(payload, &header, Some(enc), Some(peer_signer(ctx)))
     } else {
         messages::seal(payload, &header, None, None)

@@ -461,11 +461,7 @@ fn reseal(ctx: &Ctx, mut env: Envelope) -> Result<Envelope, String> {
         Some(ctx.target.function_address.clone()),
     );
     env.bytes = if env.model == UB {
-        let enc = ctx
-            .target
-            .o2o_encryption
-            .as_ref()
-            .ok_or("the target's CertPub encryption certificate is not configured")?;
+        let enc = target_encryption(ctx)?;
         messages::seal(&payload, &header, Some(enc), Some(peer_signer(ctx)))?
     } else {
         messages::seal(&payload, &header, None, None)?
@@ -820,18 +816,8 @@ async fn tf08(ctx: Arc<Ctx>) -> Outcome {
         let attachment = usize::try_from(size * 9 / 16).unwrap_or(usize::MAX);
         let msg = messages::large(&parties, &id, time::OffsetDateTime::now_utc(), attachment);
         let built = msg.to_xml().map_err(|e| e.to_string()).and_then(|x| {
-            let header = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
-            let enc = ctx
-                .target
-                .o2o_encryption
-                .as_ref()
-                .ok_or("the target's CertPub encryption certificate is not configured")?;
+            let header = ub_header(&ctx, &parties, &id);
+            let enc = target_encryption(&ctx)?;
             messages::seal_mutated(&x, &header, Some(enc), Some(peer_signer(&ctx)), &|s| s)
         });
         let bytes = match built {
@@ -1005,18 +991,8 @@ fn defective(ctx: &Ctx, defect: &Defect, id: &str) -> Result<Vec<u8>, String> {
     let payload = messages::minimal(&parties, id, time::OffsetDateTime::now_utc())
         .to_xml()
         .map_err(|e| e.to_string())?;
-    let header = messages::header(
-        &parties,
-        id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
-    let enc = ctx
-        .target
-        .o2o_encryption
-        .as_ref()
-        .ok_or("the target's CertPub encryption certificate is not configured")?;
+    let header = ub_header(ctx, &parties, id);
+    let enc = target_encryption(ctx)?;
     // R12: the indicator says encrypted but the payload is not.
     let recipient = if defect.1 == "R12-XHE" {
         None
@@ -1293,18 +1269,8 @@ fn mutated_envelope(
     let payload = messages::minimal(&parties, &id, time::OffsetDateTime::now_utc())
         .to_xml()
         .map_err(|e| e.to_string())?;
-    let header = messages::header(
-        &parties,
-        &id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
-    let enc = ctx
-        .target
-        .o2o_encryption
-        .as_ref()
-        .ok_or("the target's CertPub encryption certificate is not configured")?;
+    let header = ub_header(ctx, &parties, &id);
+    let enc = target_encryption(ctx)?;
     let bytes =
         messages::seal_mutated(&payload, &header, Some(enc), Some(peer_signer(ctx)), mutate)?;
     Ok(Envelope {

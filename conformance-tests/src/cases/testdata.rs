@@ -143,13 +143,7 @@ async fn file_case(ctx: Arc<Ctx>, name: &'static str, want: Want) -> Outcome {
             "the target's CertPub encryption certificate is not configured",
         );
     };
-    let header = messages::header(
-        &parties,
-        &id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
+    let header = ub_header(&ctx, &parties, &id);
     let bytes = match messages::seal_mutated(
         &payload,
         &header,
@@ -176,13 +170,7 @@ async fn empty_payload(ctx: Arc<Ctx>) -> Outcome {
     };
     let id = new_id();
     let parties = peer_to_target(&ctx);
-    let header = messages::header(
-        &parties,
-        &id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
+    let header = ub_header(&ctx, &parties, &id);
     let bytes = match messages::seal_raw_plaintext(b"", &header, &enc, peer_signer(&ctx)) {
         Ok(b) => b,
         Err(e) => return Outcome::broken(e),
@@ -217,13 +205,7 @@ async fn max(ctx: Arc<Ctx>) -> Outcome {
         Ok(p) => p,
         Err(e) => return Outcome::broken(e),
     };
-    let header = messages::header(
-        &parties,
-        &id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
+    let header = ub_header(&ctx, &parties, &id);
     let bytes = match messages::seal_mutated(
         &payload,
         &header,

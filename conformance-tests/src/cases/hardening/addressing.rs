@@ -108,11 +108,7 @@ async fn h37(ctx: Arc<Ctx>) -> Outcome {
                 ctx.target.federation(),
                 Some(parties.to_function.clone()),
             );
-            let enc = ctx
-                .target
-                .o2o_encryption
-                .as_ref()
-                .ok_or("no CertPub encryption certificate")?;
+            let enc = target_encryption(&ctx)?;
             messages::seal(&p, &h, Some(enc), Some(peer_signer(&ctx)))
         });
     mt_rejects(
@@ -141,18 +137,8 @@ async fn h38(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let h = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
-            let enc = ctx
-                .target
-                .o2o_encryption
-                .as_ref()
-                .ok_or("no CertPub encryption certificate")?;
+            let h = ub_header(&ctx, &parties, &id);
+            let enc = target_encryption(&ctx)?;
             messages::seal_mutated(&p, &h, Some(enc), Some(peer_signer(&ctx)), &move |s| {
                 s.replace(&format!(">{can}</xhb:ID>"), &format!(">{u1}</xhb:ID>"))
             })
@@ -267,18 +253,8 @@ async fn h39(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let h = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
-            let enc = ctx
-                .target
-                .o2o_encryption
-                .as_ref()
-                .ok_or("no CertPub encryption certificate")?;
+            let h = ub_header(&ctx, &parties, &id);
+            let enc = target_encryption(&ctx)?;
             messages::seal(&p, &h, Some(enc), Some(peer_signer(&ctx)))
         });
     let bytes = match built {

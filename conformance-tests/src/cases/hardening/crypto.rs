@@ -202,13 +202,7 @@ async fn h24(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let header = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
+            let header = ub_header(&ctx, &parties, &id);
             messages::seal_mutated(&p, &header, None, Some(peer_signer(&ctx)), &|s| s)
         });
     mt_rejects(
@@ -232,13 +226,7 @@ async fn h25(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let header = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
+            let header = ub_header(&ctx, &parties, &id);
             // The peer's own O2O encryption certificate: not the recipient's.
             messages::seal(
                 &p,

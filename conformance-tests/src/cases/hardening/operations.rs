@@ -227,18 +227,8 @@ fn created_at(ctx: &Ctx, value: &str) -> Result<Envelope, String> {
     let payload = messages::minimal(&parties, &id, OffsetDateTime::now_utc())
         .to_xml()
         .map_err(|e| e.to_string())?;
-    let header = messages::header(
-        &parties,
-        &id,
-        UB,
-        ctx.target.federation(),
-        Some(ctx.target.function_address.clone()),
-    );
-    let enc = ctx
-        .target
-        .o2o_encryption
-        .as_ref()
-        .ok_or("no CertPub encryption certificate")?;
+    let header = ub_header(ctx, &parties, &id);
+    let enc = target_encryption(ctx)?;
     let v = value.to_owned();
     let bytes = messages::seal_mutated(
         &payload,
@@ -1301,11 +1291,7 @@ async fn h66(ctx: Arc<Ctx>) -> Outcome {
                     ctx.target.federation(),
                     Some(box_b.clone()),
                 );
-                let enc = ctx
-                    .target
-                    .o2o_encryption
-                    .as_ref()
-                    .ok_or("no CertPub encryption certificate")?;
+                let enc = target_encryption(&ctx)?;
                 messages::seal(&x, &h, Some(enc), Some(peer_signer(&ctx)))
             })
             .map(|bytes| (id, bytes))

@@ -456,18 +456,8 @@ async fn h18(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map_err(|e| e.to_string())
         .and_then(|p| {
-            let header = messages::header(
-                &parties,
-                &id,
-                UB,
-                ctx.target.federation(),
-                Some(ctx.target.function_address.clone()),
-            );
-            let enc = ctx
-                .target
-                .o2o_encryption
-                .as_ref()
-                .ok_or("no CertPub encryption certificate")?;
+            let header = ub_header(&ctx, &parties, &id);
+            let enc = target_encryption(&ctx)?;
             messages::seal(
                 &p,
                 &header,

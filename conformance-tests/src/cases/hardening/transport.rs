@@ -565,18 +565,8 @@ async fn h53(ctx: Arc<Ctx>) -> Outcome {
         31 * 1024 * 1024,
     );
     let built = msg.to_xml().map_err(|e| e.to_string()).and_then(|x| {
-        let h = messages::header(
-            &parties,
-            &id,
-            UB,
-            ctx.target.federation(),
-            Some(ctx.target.function_address.clone()),
-        );
-        let enc = ctx
-            .target
-            .o2o_encryption
-            .as_ref()
-            .ok_or("no CertPub encryption certificate")?;
+        let h = ub_header(&ctx, &parties, &id);
+        let enc = target_encryption(&ctx)?;
         messages::seal_mutated(&x, &h, Some(enc), Some(peer_signer(&ctx)), &|s| s)
     });
     mt_rejects(

@@ -85,18 +85,8 @@ async fn h02(ctx: Arc<Ctx>) -> Outcome {
         .to_xml()
         .map(|x| x.replacen("Minimal conformance message", "&xxe;", 1));
     let bytes = payload.map_err(|e| e.to_string()).and_then(|p| {
-        let header = messages::header(
-            &parties,
-            &id,
-            UB,
-            ctx.target.federation(),
-            Some(ctx.target.function_address.clone()),
-        );
-        let enc = ctx
-            .target
-            .o2o_encryption
-            .as_ref()
-            .ok_or("no CertPub encryption certificate")?;
+        let header = ub_header(&ctx, &parties, &id);
+        let enc = target_encryption(&ctx)?;
         messages::seal_raw_plaintext(p.as_bytes(), &header, enc, peer_signer(&ctx))
     });
     mt_rejects(
