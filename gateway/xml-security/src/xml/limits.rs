@@ -4,7 +4,8 @@
 /// Upper bounds enforced by the parser. Exceeding one is an error, never a truncation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Total input size in bytes (including a BOM).
+    /// Total input size in bytes (including a BOM). The tree stores offsets in 32 bits, so
+    /// a larger value still refuses inputs of 4 GiB or more.
     pub max_bytes: usize,
     /// Element nesting depth (the root element is depth 1).
     pub max_depth: usize,
