@@ -3,7 +3,7 @@
 //!
 //! aws-lc-rs has no incremental GCM, so this is GCM built from its parts (NIST SP 800-38D):
 //! AES-CTR from aws-lc-rs starting at `inc32(J0)`, GHASH over the ciphertext from
-//! [`super::ghash`] (aws-lc-rs's own GHASH, reached through one-shot GMAC per 64 KiB), and the
+//! `super::ghash` (aws-lc-rs's own GHASH, reached through one-shot GMAC per 64 KiB), and the
 //! tag `GHASH(C) ⊕ AES(K, J0)` compared in constant time. Unit tests check it against the
 //! published GCM vectors and against aws-lc-rs's one-shot AES-GCM.
 //!

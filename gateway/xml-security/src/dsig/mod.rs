@@ -16,7 +16,7 @@
 //! reads another. This module removes the verifier's half of the problem by construction;
 //! callers must do their half:
 //!
-//! 1. **Parse once, verify and read the same [`Document`].** Never re-parse the bytes after
+//! 1. **Parse once, verify and read the same [`Document`](crate::xml::Document).** Never re-parse the bytes after
 //!    verification, and never take values from another copy. [`VerifiedSignature`] is bound to
 //!    the tree it was verified on (coverage checks against another document fail).
 //! 2. **Find what you will use by structure, then ask whether it is covered.** Locate the
