@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use e2e_support::{A, A_BOX, B, B_BOX, Org, pki, start_org_with, start_smp, wait_for};
-use sdkgw_store::{Direction, MessageState};
+use sdkgw_store::{Direction, MessageKey, MessageState};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -48,6 +48,19 @@ async fn orgs(
     let scanning = [("SDKGW_PIPELINE__MALWARE_SCAN_COMMAND", command.as_str())];
     let b = start_org_with(pki, smp, "orgb.test", db, &scanning).await;
     (a, b)
+}
+
+/// The malware incidents in `org`'s audit trail: (direction, message).
+fn malware_incidents(org: &Org) -> Vec<(String, Option<MessageKey>)> {
+    let events = org.store().audit(0, usize::MAX).unwrap();
+    events
+        .into_iter()
+        .filter(|e| e.action == "security.malware_found")
+        .map(|e| {
+            let direction = e.detail.get("direction").and_then(|d| d.as_str());
+            (direction.unwrap_or_default().to_owned(), e.message)
+        })
+        .collect()
 }
 
 /// Sends `file` from A to B and waits for B's decision on it.
@@ -96,6 +109,10 @@ async fn malware_and_unsupported_types_are_rejected_on_receive_and_refused_on_se
         error.starts_with("REJECTED") && error.contains("BV forbidden"),
         "{error}"
     );
+    // A security incident in B's audit trail, for that message (counted by the metrics).
+    let eicar_key = b.inbound(&id)[0].key;
+    let inbound = ("inbound".to_owned(), Some(eicar_key));
+    assert_eq!(malware_incidents(&b), std::slice::from_ref(&inbound));
     let exe = (
         "setup.exe",
         "application/x-msdownload",
@@ -130,6 +147,11 @@ async fn malware_and_unsupported_types_are_rejected_on_receive_and_refused_on_se
     assert!(
         text.contains("malware") && text.contains("contentFiles/0/content"),
         "{text}"
+    );
+    // The unsupported type was no incident; the submission is one.
+    assert_eq!(
+        malware_incidents(&b),
+        [inbound, ("outbound".to_owned(), None)]
     );
     let (code, v) = b.post_file(A, A_BOX, "exe out", Some(exe)).await;
     assert_eq!(code, 400, "{v}");

@@ -26,6 +26,7 @@ use super::message_json::{self, Create, is_uuid};
 use super::problem::{Issue, Problem};
 use super::query::Query;
 use super::status::{self, MessageStatus};
+use crate::metrics::MALWARE_FOUND;
 use crate::pipeline::content::{CommandScanner, media_type, type_allowed};
 use sdkgw_envelope::message::MalwareScanner as _;
 
@@ -223,6 +224,12 @@ impl Api {
                 match scanner.is_malicious(&file.file_name, &bytes) {
                     Ok(false) => {}
                     Ok(true) => {
+                        tracing::error!(file = %at, "security incident: malware in an attachment submitted to the mailbox API; refused");
+                        self.record_call(
+                            sdkgw_store::AuditEvent::new(now, "mailbox-api", MALWARE_FOUND)
+                                .with("direction", "outbound")
+                                .with("files", vec![format!("{at}/content")]),
+                        );
                         return Err(Problem::invalid(
                             &format!("{at}/content"),
                             "the attachment contains malware (forbidden)",

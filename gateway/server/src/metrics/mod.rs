@@ -28,6 +28,9 @@ use time::OffsetDateTime;
 pub use health::{Check, CheckResult, Health, ListenerFlag, Readiness};
 pub use sampled::CertificateEntry;
 
+/// The audit action of a malware incident (detail `direction`: `inbound` or `outbound`).
+pub const MALWARE_FOUND: &str = "security.malware_found";
+
 /// Distinct label sets kept per family before new ones are folded into `other`.
 pub const MAX_SERIES: usize = 256;
 
@@ -56,6 +59,12 @@ pub const FAMILIES: &[(&str, &str, &str, &str)] = &[
         "counter",
         "",
         "AS4 messages refused because their WS-Security Timestamp was outside the allowed clock skew (the peer's clock or ours is off)",
+    ),
+    (
+        "sdkgw_malware_found_total",
+        "counter",
+        "direction",
+        "Security incidents: messages with malware in an attachment, received (inbound, rejected BV forbidden) or submitted to the API (outbound, refused with 400)",
     ),
     (
         "sdkgw_receipts_total",
@@ -275,6 +284,7 @@ struct Recorded {
     messages: IntCounterVec,
     signals: IntCounterVec,
     clock_skew: prometheus::IntCounter,
+    malware: IntCounterVec,
     receipts: IntCounterVec,
     latency: HistogramVec,
     notifications: IntCounterVec,
@@ -351,6 +361,7 @@ impl Metrics {
             Box::new(clock_skew.clone()),
             "sdkgw_as4_clock_skew_total",
         );
+        let malware = c("sdkgw_malware_found_total", &["direction"]);
         let receipts = c("sdkgw_receipts_total", &["direction", "code"]);
         let notifications = c("sdkgw_notifications_total", &["channel", "outcome"]);
         let latency = HistogramVec::new(
@@ -374,6 +385,9 @@ impl Metrics {
         for stage in ["as4_receipt", "meddelandekvittens"] {
             latency.with_label_values(&[stage]);
         }
+        for direction in ["inbound", "outbound"] {
+            malware.with_label_values(&[direction]);
+        }
         for channel in ["webhook", "email"] {
             for outcome in ["sent", "retry", "failed"] {
                 notifications.with_label_values(&[channel, outcome]);
@@ -394,6 +408,7 @@ impl Metrics {
                 messages,
                 signals,
                 clock_skew,
+                malware,
                 receipts,
                 latency,
                 notifications,
@@ -431,7 +446,7 @@ impl Metrics {
 
     /// Counts the AS4 signals the audit trail records (every exchange is an event):
     /// receipts and errors we sent for inbound messages, receipts and error signals we got
-    /// for outbound ones, and refusals for clock skew.
+    /// for outbound ones, and refusals for clock skew; and malware incidents.
     pub fn observe_audit(&self, events: &[sdkgw_store::AuditEvent]) {
         for e in events {
             let field = |k: &str| e.detail.get(k).and_then(|v| v.as_str());
@@ -448,6 +463,11 @@ impl Metrics {
                 }
                 "as4.outbound.rejected" => {
                     self.as4_signal(Flow::Received, Signal::Error, field("error_code"));
+                }
+                MALWARE_FOUND => {
+                    if let Some(d @ ("inbound" | "outbound")) = field("direction") {
+                        self.recorded.malware.with_label_values(&[d]).inc();
+                    }
                 }
                 _ => {}
             }
@@ -566,6 +586,9 @@ mod tests {
             ev("as4.outbound.delivered", None, ""),
             ev("as4.outbound.rejected", Some("EBMS:0103"), "policy"),
             ev("message.transition", None, ""),
+            ev(MALWARE_FOUND, None, "").with("direction", "inbound"),
+            ev(MALWARE_FOUND, None, "").with("direction", "inbound"),
+            ev(MALWARE_FOUND, None, "").with("direction", "<hostile>"),
         ]);
         let text = m.render(at);
         for line in [
@@ -575,6 +598,8 @@ mod tests {
             "sdkgw_as4_signals_total{code=\"receipt\",direction=\"received\",signal=\"receipt\"} 1",
             "sdkgw_as4_signals_total{code=\"EBMS:0103\",direction=\"received\",signal=\"error\"} 1",
             "sdkgw_as4_clock_skew_total 1",
+            "sdkgw_malware_found_total{direction=\"inbound\"} 2",
+            "sdkgw_malware_found_total{direction=\"outbound\"} 0",
         ] {
             assert!(text.contains(line), "missing {line} in\n{text}");
         }

@@ -32,14 +32,14 @@ use std::time::Duration;
 use sdkgw_address_book::{ErrorKind, SignerCheck};
 use sdkgw_as4::msh::handoff::XHE_CONTENT;
 use sdkgw_certs::Certificate;
-use sdkgw_envelope::Stage;
 use sdkgw_envelope::message::{MalwareScanner, MessagePolicy};
 use sdkgw_envelope::open::{
     self, OpenConfig, Opened, ReceivedEnvelope, Refusal, SendingAp, SignerTrust,
 };
 use sdkgw_envelope::xhe::XheContext;
+use sdkgw_envelope::{Report, RuleId, Stage};
 use sdkgw_schemas::codelists::MessageType;
-use sdkgw_schemas::{FunctionAddress, ParticipantId, TransportModel, codelists};
+use sdkgw_schemas::{FunctionAddress, MessageRule, ParticipantId, TransportModel, codelists};
 use sdkgw_store::{
     AuditEvent, Direction, ListFilter, MessageKey, MessageRecord, MessageState, StoreError, Update,
 };
@@ -49,7 +49,7 @@ use tokio::sync::{Semaphore, mpsc};
 use super::history::StoreHistory;
 use super::receipts::{self, Applied, describe_lines};
 use super::{ACTOR, Ctx, RECEIPT_EVIDENCE, SDK_MESSAGE, blob, classify, evidence, read_blob};
-use crate::metrics::Flow;
+use crate::metrics::{Flow, MALWARE_FOUND};
 use crate::notify::MessageFiled;
 
 /// How often the store is searched for inbound work nobody queued (missed hand-offs).
@@ -237,6 +237,9 @@ async fn open_and_decide(ctx: &Arc<Ctx>, record: MessageRecord) -> Step {
                 return quarantine(ctx, &record, "the REJECTED receipt could not be signed").await;
             };
             tracing::warn!(key = %record.key, stage = ?r.stage, reason = %r.log_reason(), "inbound message rejected");
+            if r.report.has(MessageRule::Malware) {
+                malware_incident(ctx, &record, &r.report).await?;
+            }
             let reasons = format!("REJECTED: {}", describe_lines(&r.receipt.receipt.lines));
             answer_and_close(ctx, record, envelope, reasons, None).await
         }
@@ -467,6 +470,34 @@ async fn open_blocking(
         })
         .await;
     result.unwrap_or_else(|e| Decision::Retry(e.to_string()))
+}
+
+/// A security incident: an attachment of `record` holds malware (it is rejected with `BV
+/// forbidden` all the same). Audited as `security.malware_found`, which the metrics count.
+async fn malware_incident(
+    ctx: &Arc<Ctx>,
+    record: &MessageRecord,
+    report: &Report,
+) -> Result<(), StoreError> {
+    let key = record.key;
+    let paths: Vec<String> = report
+        .findings()
+        .iter()
+        .filter(|f| f.rule == RuleId::Message(MessageRule::Malware))
+        .map(|f| f.path.clone())
+        .collect();
+    tracing::error!(%key, files = ?paths,
+        "security incident: malware in an inbound message's attachment; the message is rejected");
+    ctx.blocking(move |c| {
+        c.store().append_audit(
+            AuditEvent::new(OffsetDateTime::now_utc(), ACTOR, MALWARE_FOUND)
+                .for_message(key)
+                .with("direction", "inbound")
+                .with("files", paths),
+        )
+    })
+    .await?
+    .map(|_| ())
 }
 
 /// No receipt: `received → rejected` (quarantined; content kept for escalation), alert.
