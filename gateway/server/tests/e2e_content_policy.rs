@@ -160,6 +160,23 @@ async fn malware_and_unsupported_types_are_rejected_on_receive_and_refused_on_se
         text.contains("not accepted") && text.contains("contentFiles/0/contentType"),
         "{text}"
     );
+    // Every refused file of a submission is named, one issue each; the clean one is not.
+    let clean = ("brev.pdf", "application/pdf", &b"%PDF-1.4 clean"[..]);
+    let infected_file = ("eicar.pdf", "application/pdf", &infected[..]);
+    let (code, v) = b
+        .post_files(A, A_BOX, "three out", &[clean, infected_file, exe])
+        .await;
+    assert_eq!(code, 400, "{v}");
+    let at = |i: usize| {
+        v["eventIssues"][i]["in"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(v["eventIssues"].as_array().map(Vec::len), Some(2), "{v}");
+    assert!(at(0).ends_with("contentFiles/1/content"), "{v}");
+    assert!(at(1).ends_with("contentFiles/2/contentType"), "{v}");
+    assert_eq!(malware_incidents(&b).len(), 3, "one more outbound incident");
     let (code, v) = b
         .post_file(
             A,

@@ -31,7 +31,7 @@ use serde_json::{Map, Value, json};
 use time::OffsetDateTime;
 
 use super::datetime::{self, excerpt, format_utc};
-use super::problem::{Issue, Problem};
+use super::problem::{INVALID, Issue, Problem};
 
 /// Longest `label` and `extension` (DIGG's OpenAPI `maxLength`).
 pub const MAX_TEXT: usize = 256;
@@ -66,9 +66,8 @@ struct Reader<'a> {
 impl<'a> Reader<'a> {
     fn issue(&mut self, at: &str, detail: impl Into<String>) {
         if self.issues.len() < 50 {
-            self.issues.push(
-                Issue::new("Input isn't valid with respect to schema", detail, self.now).at(at),
-            );
+            self.issues
+                .push(Issue::new(INVALID, detail, self.now).at(at));
         }
     }
 

@@ -55,6 +55,9 @@ pub struct Issue {
     pub date_time: String,
 }
 
+/// The title of an issue with the input.
+pub const INVALID: &str = "Input isn't valid with respect to schema";
+
 impl Issue {
     /// An issue of a synchronous error: `typeCode` [`SYNC_TYPE_CODE`].
     pub fn new(title: &str, detail: impl Into<String>, at: OffsetDateTime) -> Self {
@@ -119,7 +122,7 @@ impl Problem {
         let detail = detail.into();
         Self::bad_request(
             detail.clone(),
-            vec![Issue::new("Input isn't valid with respect to schema", detail, at).at(location)],
+            vec![Issue::new(INVALID, detail, at).at(location)],
         )
     }
 

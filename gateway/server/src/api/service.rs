@@ -23,7 +23,7 @@ use super::auth::{Authenticator, Clients, Principal};
 use super::datetime::{self, excerpt};
 use super::index::{Idempotent, Index, SDK_MESSAGE_ROLE};
 use super::message_json::{self, Create, is_uuid};
-use super::problem::{Issue, Problem};
+use super::problem::{INVALID, Issue, Problem};
 use super::query::Query;
 use super::status::{self, MessageStatus};
 use crate::metrics::MALWARE_FOUND;
@@ -198,24 +198,26 @@ impl Api {
         self
     }
 
-    /// The attachment allow-list and the malware scan on send: 400 for a type not accepted
-    /// or an infected file, 503 when the scan failed (nothing unscanned is sent).
+    /// The attachment allow-list and the malware scan on send: 400 for types not accepted
+    /// and infected files (every refused file named, one issue each), 503 when a scan failed
+    /// (nothing unscanned is sent). Malware is a security incident: audited and logged.
     fn check_attachments(&self, create: &Create, now: OffsetDateTime) -> Result<(), Problem> {
+        let mut issues = Vec::new();
+        let mut infected = Vec::new();
+        let mut scan_failed = None;
         let documents = create.message.body.documents.iter().enumerate();
-        for (d, doc) in documents {
+        'files: for (d, doc) in documents {
             for (f, file) in doc.files.iter().enumerate() {
                 let at = format!("/data/attributes/digitalDocument/{d}/contentFiles/{f}");
                 if let Some(allowed) = &self.attachment_types
                     && !type_allowed(allowed, &file.content_type)
                 {
-                    return Err(Problem::invalid(
-                        &format!("{at}/contentType"),
-                        format!(
-                            "attachments of type {:?} are not accepted (not-supported)",
-                            excerpt(&media_type(&file.content_type))
-                        ),
-                        now,
-                    ));
+                    let detail = format!(
+                        "attachments of type {:?} are not accepted (not-supported)",
+                        excerpt(&media_type(&file.content_type))
+                    );
+                    issues.push(Issue::new(INVALID, detail, now).at(format!("{at}/contentType")));
+                    continue;
                 }
                 let Some(scanner) = &self.scanner else {
                     continue;
@@ -224,29 +226,39 @@ impl Api {
                 match scanner.is_malicious(&file.file_name, &bytes) {
                     Ok(false) => {}
                     Ok(true) => {
-                        tracing::error!(file = %at, "security incident: malware in an attachment submitted to the mailbox API; refused");
-                        self.record_call(
-                            sdkgw_store::AuditEvent::new(now, "mailbox-api", MALWARE_FOUND)
-                                .with("direction", "outbound")
-                                .with("files", vec![format!("{at}/content")]),
-                        );
-                        return Err(Problem::invalid(
-                            &format!("{at}/content"),
-                            "the attachment contains malware (forbidden)",
-                            now,
-                        ));
+                        let detail = "the attachment contains malware (forbidden)";
+                        issues.push(Issue::new(INVALID, detail, now).at(format!("{at}/content")));
+                        infected.push(format!("{at}/content"));
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "mailbox API: malware scan failed");
-                        return Err(Problem::unavailable(
-                            "the attachments could not be scanned for malware; retry later",
-                            30,
-                        ));
+                        scan_failed = Some(e);
+                        break 'files;
                     }
                 }
             }
         }
-        Ok(())
+        if !infected.is_empty() {
+            tracing::error!(files = ?infected,
+                "security incident: malware in attachments submitted to the mailbox API; refused");
+            self.record_call(
+                sdkgw_store::AuditEvent::new(now, "mailbox-api", MALWARE_FOUND)
+                    .with("direction", "outbound")
+                    .with("files", infected),
+            );
+        }
+        if let Some(e) = scan_failed {
+            tracing::error!(error = %e, "mailbox API: malware scan failed");
+            return Err(Problem::unavailable(
+                "the attachments could not be scanned for malware; retry later",
+                30,
+            ));
+        }
+        let detail = match issues.as_slice() {
+            [] => return Ok(()),
+            [one] => one.detail.clone().unwrap_or_default(),
+            many => format!("{} attachments are not accepted", many.len()),
+        };
+        Err(Problem::bad_request(detail, issues))
     }
 
     /// Takes the mailboxes from `source` on every call instead of a fixed list.

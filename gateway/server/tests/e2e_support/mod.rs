@@ -300,13 +300,32 @@ impl Org {
         label: &str,
         file: Option<(&str, &str, &[u8])>,
     ) -> (u16, Value) {
+        let files: Vec<_> = file.into_iter().collect();
+        self.post_files(to, to_box, label, &files).await
+    }
+
+    /// POST /sdk/messages with these attachments (name, content type, bytes) in one
+    /// document: (status, body).
+    pub async fn post_files(
+        &self,
+        to: &str,
+        to_box: &str,
+        label: &str,
+        files: &[(&str, &str, &[u8])],
+    ) -> (u16, Value) {
         let mut doc = json!({"documentId": "1", "index": "1", "contentTextBody": ["Hej!"]});
-        if let Some((name, content_type, bytes)) = file {
-            doc["contentFiles"] = json!([{
-                "fileName": name,
-                "contentType": content_type,
-                "content": base64::engine::general_purpose::STANDARD.encode(bytes),
-            }]);
+        if !files.is_empty() {
+            let files: Vec<Value> = files
+                .iter()
+                .map(|(name, content_type, bytes)| {
+                    json!({
+                        "fileName": name,
+                        "contentType": content_type,
+                        "content": base64::engine::general_purpose::STANDARD.encode(bytes),
+                    })
+                })
+                .collect();
+            doc["contentFiles"] = Value::Array(files);
         }
         let body = json!({"data": {"type": "messages", "attributes": {
             "confidentiality": true,
