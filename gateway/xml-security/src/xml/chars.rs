@@ -148,6 +148,32 @@ pub(crate) fn split_qname(name: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
+/// The ASCII QName at the start of `bytes`: where it ends and the length of its prefix (0
+/// for none), if it ends at an ASCII byte that cannot continue a name (the caller decides
+/// whether that byte may follow). `None` for anything else (no name there, a non-ASCII byte,
+/// a second colon, a colon not followed by a name start, the end of the input): those are
+/// left to [`split_qname`] and the general path. This lets a tag be read in one pass.
+pub(crate) fn ascii_qname(bytes: &[u8]) -> Option<(usize, u32)> {
+    let starts_name = |b: &u8| NAME_CLASS[usize::from(*b)] & NAME_START != 0;
+    if !starts_name(bytes.first()?) {
+        return None;
+    }
+    let (mut i, mut colon) = (1, 0);
+    loop {
+        let b = *bytes.get(i)?;
+        if NAME_CLASS[usize::from(b)] & NAME_CHAR != 0 {
+            i += 1;
+        } else if b == b':' && colon == 0 && bytes.get(i + 1).is_some_and(starts_name) {
+            colon = i as u32;
+            i += 2;
+        } else if b == b':' || b >= 0x80 {
+            return None;
+        } else {
+            return Some((i, colon));
+        }
+    }
+}
+
 /// Byte-wise ordering of two strings, inline (for short names a `memcmp` call costs more
 /// than the comparison).
 pub(crate) fn bytes_cmp(a: &str, b: &str) -> std::cmp::Ordering {
@@ -389,6 +415,43 @@ mod tests {
         for name in &names {
             assert_eq!(split_qname(name), by_parts(name), "{name:?}");
         }
+    }
+
+    #[test]
+    fn one_pass_qname_scan_agrees_with_split_qname_wherever_it_answers() {
+        const ALPHABET: [&str; 8] = ["a", "1", "-", ":", "é", "_", ".", "Z"];
+        const STOPS: [&str; 6] = [" ", ">", "/", "=", "\"", "é"];
+        let mut names = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = names
+                .iter()
+                .flat_map(|n| ALPHABET.iter().map(move |c| format!("{n}{c}")))
+                .collect();
+            names.extend(longer);
+        }
+        let mut answered = 0;
+        for name in &names {
+            for stop in STOPS {
+                let input = format!("{name}{stop}");
+                let Some((end, colon)) = ascii_qname(input.as_bytes()) else {
+                    // Refused: not an ASCII QName followed by an ASCII non-name byte.
+                    let ascii_stop = stop.is_ascii();
+                    let ascii_name = name.is_ascii() && split_qname(name).is_some();
+                    assert!(!(ascii_stop && ascii_name), "{input:?}");
+                    continue;
+                };
+                answered += 1;
+                assert_eq!(end, name.len(), "{input:?}");
+                let prefix = (colon > 0).then(|| &name[..colon as usize]);
+                assert_eq!(split_qname(name).map(|(p, _)| p), Some(prefix), "{input:?}");
+            }
+        }
+        assert!(answered > 1000, "{answered}");
+        assert_eq!(
+            ascii_qname(b"abc"),
+            None,
+            "the end of the input is not a stop"
+        );
     }
 
     #[test]

@@ -91,4 +91,12 @@ impl IdIndex {
     pub(crate) fn duplicates(&self) -> &[String] {
         &self.duplicates
     }
+
+    /// The indexed ids in order, for comparing parses.
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> Vec<(&str, NodeId)> {
+        let mut entries: Vec<_> = self.map.iter().map(|(k, &v)| (k.as_str(), v)).collect();
+        entries.sort();
+        entries
+    }
 }

@@ -18,6 +18,7 @@ use quick_xml::errors::{Error, IllFormedError, SyntaxError};
 use quick_xml::events::attributes::AttrError;
 
 use super::scan::{find1, find2, find3};
+use super::tag::{self, Tag, TagAttr};
 
 /// One token. Ranges are byte ranges of the input.
 #[derive(Debug, PartialEq, Eq)]
@@ -396,6 +397,28 @@ impl<'i> Lexer<'i> {
             target: content.start..target_end,
             content: target_end..content.end,
         })
+    }
+
+    /// The next token if it is an ordinary start tag (see [`super::tag`]), read in one pass
+    /// with its attributes in `attrs`; `None` leaves the lexer where it was.
+    pub(super) fn ordinary_start_tag(
+        &mut self,
+        attrs: &mut Vec<TagAttr>,
+        max_attrs: usize,
+    ) -> Option<Tag> {
+        let name_at = match self.state {
+            State::Markup => self.pos,
+            // A tag right after another.
+            State::Text if self.src.get(self.pos) == Some(&b'<') => self.pos + 1,
+            _ => return None,
+        };
+        let tag = tag::scan(self.src, name_at, attrs, max_attrs)?;
+        self.pos = tag.end;
+        self.state = State::Text;
+        if !tag.empty {
+            self.open.push(tag.name.clone());
+        }
+        Some(tag)
     }
 
     /// `<name ...>` or `<name .../>`.

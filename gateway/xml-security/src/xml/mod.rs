@@ -30,6 +30,7 @@ mod lexer;
 mod limits;
 mod parse;
 mod scan;
+mod tag;
 mod tree;
 
 pub use chars::is_ncname;

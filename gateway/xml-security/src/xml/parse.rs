@@ -17,6 +17,7 @@ use super::ids::{IdAttributes, IdIndex};
 use super::lexer::{Attributes, LexError, Lexer, Token};
 use super::limits::Limits;
 use super::scan::{find1, find2};
+use super::tag::{Tag, TagAttr};
 use super::tree::{
     Attr, Chars, Document, ElementData, Fragment, Name, Node, NodeData, NodeId, NsDecl, NsId, Span,
     Tree, XML_NS, is_xml_space,
@@ -136,6 +137,28 @@ fn checked_input(input: Vec<u8>) -> Result<String, ParseError> {
     Ok(input)
 }
 
+#[cfg(not(test))]
+fn one_pass_tags() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Off: every start tag goes the general way (for the differential tests).
+    static ONE_PASS_TAGS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn one_pass_tags() -> bool {
+    ONE_PASS_TAGS.get()
+}
+
+/// Where an element's attributes and namespace declarations start in the arenas.
+struct Marks {
+    attrs: usize,
+    decls: usize,
+}
+
 /// Character data being accumulated into one text node.
 enum TextBuf {
     /// A single piece that needs no decoding: a range of the input.
@@ -201,6 +224,9 @@ struct Builder<'o, 'i> {
     /// Raw attribute names of the start tag being read, for the duplicate check (reused from
     /// tag to tag).
     keys: Vec<Range<usize>>,
+    /// Whether ordinary start tags are read in one pass ([`super::tag`]); off only in the
+    /// tests that compare both paths.
+    one_pass_tags: bool,
 }
 
 impl<'o, 'i> Builder<'o, 'i> {
@@ -226,6 +252,7 @@ impl<'o, 'i> Builder<'o, 'i> {
             text: None,
             text_canonical: true,
             keys: Vec::new(),
+            one_pass_tags: one_pass_tags(),
         };
         b.intern(XML_NS);
         for decl in context {
@@ -272,8 +299,27 @@ impl<'o, 'i> Builder<'o, 'i> {
         let base = if src.starts_with('\u{FEFF}') { 3 } else { 0 };
         let mut lexer = Lexer::new(src.as_bytes(), base);
         let mut first = true;
+        let limits = &self.options.limits;
+        // More attributes than any tag within the limits can have: such a tag goes the
+        // general way, which reports the limit.
+        let max_attrs = limits
+            .max_attributes
+            .saturating_add(limits.max_namespace_declarations)
+            .saturating_add(1);
+        let mut tag_attrs = Vec::new();
         loop {
             let start = lexer.position();
+            if self.one_pass_tags
+                && let Some(tag) = lexer.ordinary_start_tag(&mut tag_attrs, max_attrs)
+            {
+                first = false;
+                self.flush_text(start)?;
+                self.open_scanned(&tag, &tag_attrs, start)?;
+                if tag.empty {
+                    self.close_element(tag.end, tag.end)?;
+                }
+                continue;
+            }
             let was_first = std::mem::replace(&mut first, false);
             let token = lexer.next_token().map_err(|e| {
                 let LexError { error, offset } = *e;
@@ -679,6 +725,19 @@ impl<'o, 'i> Builder<'o, 'i> {
         Ok((name, prefix))
     }
 
+    /// Refuses a new element where none may start (after the root, beyond the depth limit).
+    fn check_element_allowed(&self, start: usize) -> Result<(), ParseError> {
+        let limits = &self.options.limits;
+        if self.outside_root() && self.root.is_some() {
+            return Err(syntax("content after the root element", start));
+        }
+        if self.open.len() >= limits.max_depth {
+            return Err(self.limit(Limit::Depth, limits.max_depth, start));
+        }
+        Ok(())
+    }
+
+    /// A start tag the general way: `content` as the lexer found it.
     fn open_element(
         &mut self,
         content: Range<usize>,
@@ -687,30 +746,84 @@ impl<'o, 'i> Builder<'o, 'i> {
         end: usize,
         empty: bool,
     ) -> Result<(), ParseError> {
-        let limits = &self.options.limits;
-        if self.outside_root() && self.root.is_some() {
-            return Err(syntax("content after the root element", start));
-        }
-        if self.open.len() >= limits.max_depth {
-            return Err(self.limit(Limit::Depth, limits.max_depth, start));
-        }
+        self.check_element_allowed(start)?;
         let at = content.start;
         let qname = self.text(at..at + name_len, start)?;
-        let (mut name, prefix) = self.name(qname, at, start)?;
-        let attrs_start = self.attrs.len();
-        let decls_start = self.decls.len();
-        self.scope_marks.push(self.scope.len());
+        let (name, prefix) = self.name(qname, at, start)?;
+        let marks = self.element_marks();
         let written_end = content.end;
         let layout_end = self.read_attributes(
             Attributes::new(self.src.as_bytes(), content, name_len),
+            &marks,
             start,
         )?;
+        let c14n_layout = layout_end == Some(written_end);
+        self.finish_element(name, prefix, &marks, c14n_layout, start..end, empty)
+    }
+
+    /// A start tag read in one pass ([`super::tag::scan`]): names already checked as
+    /// QNames, values already checked for what needs decoding.
+    fn open_scanned(
+        &mut self,
+        tag: &Tag,
+        attrs: &[TagAttr],
+        start: usize,
+    ) -> Result<(), ParseError> {
+        self.check_element_allowed(start)?;
+        let qname = self.text(tag.name.clone(), start)?;
+        let name = Name {
+            span: Span::new(tag.name.clone()),
+            colon: tag.colon,
+            ns: None,
+        };
+        let prefix = qname.get(..tag.colon as usize).filter(|p| !p.is_empty());
+        let marks = self.element_marks();
+        let mut c14n_layout = tag.c14n_layout;
+        for attr in attrs {
+            let key = self.text(attr.key.clone(), start)?;
+            let checked = Some((attr.colon, attr.plain));
+            let as_written = self.attribute(
+                key,
+                attr.key.start,
+                attr.value.clone(),
+                checked,
+                &marks,
+                start,
+            )?;
+            c14n_layout &= as_written;
+        }
+        self.finish_element(name, prefix, &marks, c14n_layout, start..tag.end, tag.empty)
+    }
+
+    /// Where the new element's attributes and declarations start; brings a new namespace
+    /// scope.
+    fn element_marks(&mut self) -> Marks {
+        self.scope_marks.push(self.scope.len());
+        Marks {
+            attrs: self.attrs.len(),
+            decls: self.decls.len(),
+        }
+    }
+
+    /// Completes a start tag whose attributes and declarations have been added: resolves
+    /// the namespaces, refuses duplicate attributes, adds the node. `c14n_layout`: whether
+    /// the tag as written would be C14N's so far (attribute order aside).
+    fn finish_element(
+        &mut self,
+        mut name: Name,
+        prefix: Option<&str>,
+        marks: &Marks,
+        c14n_layout: bool,
+        span: Range<usize>,
+        empty: bool,
+    ) -> Result<(), ParseError> {
+        let start = span.start;
         name.ns = self.lookup_prefix(prefix, start)?;
         // Canonical as written so far: `<name a="v">` laid out as C14N writes it, nothing
         // declared; the attribute order is checked below, the content as it is added.
-        let mut canonical =
-            !empty && layout_end == Some(written_end) && self.decls.len() == decls_start;
+        let mut canonical = !empty && c14n_layout && self.decls.len() == marks.decls;
         let src = self.src;
+        let attrs_start = marks.attrs;
         for i in attrs_start..self.attrs.len() {
             let prefix = self.attrs[i].name.prefix(src);
             let ns = match prefix {
@@ -737,16 +850,17 @@ impl<'o, 'i> Builder<'o, 'i> {
                     .is_lt();
             }
         }
+        let end = span.end;
         let data = ElementData {
             name,
             attributes: Span::new(attrs_start..self.attrs.len()),
-            ns_decls: Span::new(decls_start..self.decls.len()),
+            ns_decls: Span::new(marks.decls..self.decls.len()),
             end: 0,
             start_tag: Span::new(start..end),
             end_tag: Span::new(end..end),
             self_closing: empty,
         };
-        let id = self.new_node(NodeData::Element(data), start..end, canonical)?;
+        let id = self.new_node(NodeData::Element(data), span, canonical)?;
         self.index_ids(id, attrs_start);
         if self.open.is_empty() && self.mode == Mode::Document {
             self.root = Some(id);
@@ -773,20 +887,17 @@ impl<'o, 'i> Builder<'o, 'i> {
         }
     }
 
-    /// Reads the attributes of a start tag: namespace declarations are appended to
-    /// `self.decls` and brought into scope, other attributes appended to `self.attrs`
-    /// (namespaces resolved later), with limits and declaration rules checked.
+    /// Reads the attributes of a start tag the general way (quick-xml's rules), adding
+    /// each with [`Self::attribute`].
     ///
     /// Returns where the tag content ends if it is laid out as C14N writes attributes (each
     /// ` name="value"`, single space, double quotes, values needing no escaping).
     fn read_attributes(
         &mut self,
         mut attributes: Attributes<'_>,
+        marks: &Marks,
         start: usize,
     ) -> Result<Option<usize>, ParseError> {
-        let limits = &self.options.limits;
-        let decls_start = self.decls.len();
-        let mut count = 0;
         let bytes = self.src.as_bytes();
         let mut layout_end = Some(attributes.name_end());
         self.keys.clear();
@@ -801,53 +912,95 @@ impl<'o, 'i> Builder<'o, 'i> {
             });
             layout_end = layout_end.map(|_| attr.value.end + 1);
             let key = self.text(attr.key, start)?;
-            if attr.value.len() > limits.max_attribute_len {
-                return Err(self.limit(Limit::AttributeLength, limits.max_attribute_len, start));
-            }
-            let raw_at = attr.value.start;
-            let raw = self.text(attr.value, start)?;
-            let prefix = if key == "xmlns" {
-                None
-            } else if let Some(p) = key.strip_prefix("xmlns:") {
-                Some(p)
-            } else {
-                count += 1;
-                if count > limits.max_attributes {
-                    return Err(self.limit(Limit::Attributes, limits.max_attributes, start));
-                }
-                let value = if needs_attribute_decoding(raw) {
-                    layout_end = None;
-                    let from = self.decoded.len();
-                    decode_attribute_into(&mut self.decoded, raw, start)?;
-                    Chars::Decoded(Span::new(from..self.decoded.len()))
-                } else {
-                    Chars::Input(Span::new(raw_at..raw_at + raw.len()))
-                };
-                let (name, _) = self.name(key, key_at, start)?;
-                self.attrs.push(Attr { name, value });
-                continue;
-            };
-            // Declarations are never copied as written (C14N decides which to render; a
-            // redundant `xmlns:xml` is dropped by `check_ns_decl` and never rendered).
-            layout_end = None;
-            let mut value = String::with_capacity(raw.len());
-            decode_attribute_into(&mut value, raw, start)?;
-            if let Some(decl) = check_ns_decl(key, prefix, value, start)? {
-                if self.decls.len() - decls_start >= limits.max_namespace_declarations {
-                    let max = limits.max_namespace_declarations;
-                    return Err(self.limit(Limit::NamespaceDeclarations, max, start));
-                }
-                if self.total_ns_decls >= limits.max_total_namespace_declarations {
-                    let max = limits.max_total_namespace_declarations;
-                    return Err(self.limit(Limit::TotalNamespaceDeclarations, max, start));
-                }
-                self.total_ns_decls += 1;
-                let ns = (!decl.uri.is_empty()).then(|| self.intern(&decl.uri));
-                self.scope.push((prefix, ns));
-                self.decls.push(decl);
+            if !self.attribute(key, key_at, attr.value, None, marks, start)? {
+                layout_end = None;
             }
         }
         Ok(layout_end)
+    }
+
+    /// Adds one attribute of the element being opened: a namespace declaration is
+    /// appended to `self.decls` and brought into scope, another attribute appended to
+    /// `self.attrs` (its namespace resolved by [`Self::finish_element`]), with limits and
+    /// declaration rules checked. `checked`: the prefix length and whether the value is
+    /// plain, when a one-pass scan has established them. Returns whether the value stands
+    /// as C14N writes it.
+    fn attribute(
+        &mut self,
+        key: &'i str,
+        key_at: usize,
+        value: Range<usize>,
+        checked: Option<(u32, bool)>,
+        marks: &Marks,
+        start: usize,
+    ) -> Result<bool, ParseError> {
+        let limits = &self.options.limits;
+        if value.len() > limits.max_attribute_len {
+            return Err(self.limit(Limit::AttributeLength, limits.max_attribute_len, start));
+        }
+        let raw_at = value.start;
+        let raw = self.text(value, start)?;
+        let prefix = if key == "xmlns" {
+            None
+        } else if let Some(p) = key.strip_prefix("xmlns:") {
+            Some(p)
+        } else {
+            if self.attrs.len() - marks.attrs >= limits.max_attributes {
+                return Err(self.limit(Limit::Attributes, limits.max_attributes, start));
+            }
+            let plain = checked.map_or_else(|| !needs_attribute_decoding(raw), |(_, p)| p);
+            let value = if plain {
+                Chars::Input(Span::new(raw_at..raw_at + raw.len()))
+            } else {
+                let from = self.decoded.len();
+                decode_attribute_into(&mut self.decoded, raw, start)?;
+                Chars::Decoded(Span::new(from..self.decoded.len()))
+            };
+            let name = match checked {
+                Some((colon, _)) => Name {
+                    span: Span::new(key_at..key_at + key.len()),
+                    colon,
+                    ns: None,
+                },
+                None => self.name(key, key_at, start)?.0,
+            };
+            self.attrs.push(Attr { name, value });
+            return Ok(plain);
+        };
+        self.declare_namespace(key, prefix, raw, marks, start)?;
+        // Declarations are never copied as written (C14N decides which to render; a
+        // redundant `xmlns:xml` is dropped by `check_ns_decl` and never rendered).
+        Ok(false)
+    }
+
+    /// The declaration `key="raw"` (`prefix`: `None` for the default namespace).
+    fn declare_namespace(
+        &mut self,
+        key: &str,
+        prefix: Option<&'i str>,
+        raw: &str,
+        marks: &Marks,
+        start: usize,
+    ) -> Result<(), ParseError> {
+        let limits = &self.options.limits;
+        let mut value = String::with_capacity(raw.len());
+        decode_attribute_into(&mut value, raw, start)?;
+        let Some(decl) = check_ns_decl(key, prefix, value, start)? else {
+            return Ok(());
+        };
+        if self.decls.len() - marks.decls >= limits.max_namespace_declarations {
+            let max = limits.max_namespace_declarations;
+            return Err(self.limit(Limit::NamespaceDeclarations, max, start));
+        }
+        if self.total_ns_decls >= limits.max_total_namespace_declarations {
+            let max = limits.max_total_namespace_declarations;
+            return Err(self.limit(Limit::TotalNamespaceDeclarations, max, start));
+        }
+        self.total_ns_decls += 1;
+        let ns = (!decl.uri.is_empty()).then(|| self.intern(&decl.uri));
+        self.scope.push((prefix, ns));
+        self.decls.push(decl);
+        Ok(())
     }
 
     fn close_element(&mut self, start: usize, end: usize) -> Result<(), ParseError> {
@@ -948,6 +1101,7 @@ fn push_piece(out: &mut String, piece: Piece<'_>, has_cr: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::xml::Limits;
 
     #[test]
     fn node_arena_is_sized_by_estimate_for_small_inputs_and_by_tags_for_large_ones() {
@@ -960,5 +1114,165 @@ mod tests {
         // Many small elements: about one node per `<`.
         let many = "<e>x</e>".repeat(1 << 16);
         assert_eq!(node_capacity(&many), (1 << 17) + 1);
+    }
+
+    /// Everything a parse produced (the tree without its id, or the error).
+    fn outcome(input: &[u8], options: &ParseOptions, one_pass: bool) -> String {
+        ONE_PASS_TAGS.set(one_pass);
+        let result = build(input.to_vec(), &[], options, Mode::Document);
+        ONE_PASS_TAGS.set(true);
+        match result {
+            Err(e) => format!("error: {e:?}"),
+            Ok((t, root)) => format!(
+                "{root:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+                t.nodes,
+                t.attrs,
+                t.decls,
+                t.decoded,
+                t.top,
+                t.namespaces,
+                t.ids.entries(),
+                t.ids.duplicates()
+            ),
+        }
+    }
+
+    /// Parses `input` both ways; whether it was accepted.
+    fn assert_both_ways_agree(input: &[u8], options: &ParseOptions) -> bool {
+        let general = outcome(input, options, false);
+        assert_eq!(
+            outcome(input, options, true),
+            general,
+            "input {:?}",
+            String::from_utf8_lossy(input)
+        );
+        !general.starts_with("error")
+    }
+
+    /// Start tags in the variations the one-pass reader accepts and the ones it leaves to
+    /// the general path (each part irregular one time in 40), inside a root that
+    /// declares the prefixes used.
+    fn generated_documents() -> Vec<String> {
+        type Choices = (&'static [&'static str], &'static [&'static str]);
+        const NAMES: Choices = (
+            &["a", "p:b", "wsu:c", "Id"],
+            &["x:y:z", "é", "1a", "p:", "q:a"],
+        );
+        const KEYS: Choices = (
+            &[
+                "a", "b", "p:a", "wsu:a", "Id", "wsu:Id", "xml:lang", "xmlns", "xmlns:q",
+            ],
+            &["xmlns:xml", "xmlns:xmlns", "é", "a:b:c", "q:a", "xmlns:p"],
+        );
+        const VALUES: Choices = (
+            &[
+                "\"v\"",
+                "'v'",
+                "\"\"",
+                "\"urn:q\"",
+                "\"a&amp;b\"",
+                "\"x>y\"",
+                "'say \"hi\"'",
+            ],
+            &[
+                "\"a&bad;\"",
+                "\"t\tn\nr\r\"",
+                "\"<\"",
+                "v",
+                "\"unclosed",
+                "\"long-value\"",
+            ],
+        );
+        const GAPS: Choices = (&[" "], &["  ", "\t", "\n", ""]);
+        const EQUALS: Choices = (&["="], &[" = ", "= ", ""]);
+        const ENDS: Choices = (&[">", "/>"], &[" >", " />", "/ >", ""]);
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |n: usize| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % n
+        };
+        let mut pick = |(good, bad): Choices| {
+            let from = if next(40) == 0 { bad } else { good };
+            from[next(from.len())]
+        };
+        let mut documents = Vec::new();
+        for _ in 0..20_000 {
+            let mut doc = String::from("<r xmlns:p=\"urn:p\" xmlns:wsu=\"urn:w\">");
+            let mut open = Vec::new();
+            for tag in 0..4 {
+                let name = pick(NAMES);
+                doc.push('<');
+                doc.push_str(name);
+                for _ in 0..tag {
+                    doc.push_str(pick(GAPS));
+                    doc.push_str(pick(KEYS));
+                    doc.push_str(pick(EQUALS));
+                    doc.push_str(pick(VALUES));
+                }
+                let end = pick(ENDS);
+                doc.push_str(end);
+                if end.ends_with('>') && !end.contains('/') {
+                    open.push(name);
+                }
+                doc.push_str(pick((&["", "t"], &["&amp;", "\n "])));
+            }
+            while let Some(name) = open.pop() {
+                doc.push_str(&format!("</{name}>"));
+            }
+            doc.push_str("</r>");
+            documents.push(doc);
+        }
+        documents
+    }
+
+    #[test]
+    fn one_pass_tags_parse_exactly_as_the_general_path_on_generated_documents() {
+        let small = ParseOptions {
+            limits: Limits {
+                max_attributes: 2,
+                max_namespace_declarations: 1,
+                max_total_namespace_declarations: 4,
+                max_attribute_len: 8,
+                max_depth: 3,
+                ..Limits::default()
+            },
+            ..ParseOptions::default()
+        };
+        let mut accepted = 0;
+        for doc in generated_documents() {
+            accepted += usize::from(assert_both_ways_agree(
+                doc.as_bytes(),
+                &ParseOptions::default(),
+            ));
+            assert_both_ways_agree(doc.as_bytes(), &small);
+        }
+        // Both acceptance and refusal are exercised.
+        assert!((2_000..18_000).contains(&accepted), "{accepted} accepted");
+    }
+
+    #[test]
+    fn one_pass_tags_parse_exactly_as_the_general_path_on_the_reference_documents() {
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+        let mut files = Vec::new();
+        let mut dirs = vec![shared.join("sdk-reference"), shared.join("spec")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "xml") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut accepted = 0;
+        for file in &files {
+            let bytes = std::fs::read(file).unwrap();
+            accepted += usize::from(assert_both_ways_agree(&bytes, &ParseOptions::default()));
+        }
+        // Without `../shared` beside the checkout there is nothing to compare.
+        assert!(files.is_empty() || accepted > 0);
     }
 }
