@@ -393,6 +393,19 @@ mod tests {
         assert!(!is_ncname(""));
     }
 
+    /// Strings of up to four pieces of `alphabet` (with repeats).
+    fn strings_over(alphabet: &[&str]) -> Vec<String> {
+        let mut strings = vec![String::new()];
+        for _ in 0..4 {
+            let longer: Vec<String> = strings
+                .iter()
+                .flat_map(|n| alphabet.iter().map(move |c| format!("{n}{c}")))
+                .collect();
+            strings.extend(longer);
+        }
+        strings
+    }
+
     #[test]
     fn qname_fast_path_agrees_with_splitting_and_checking_each_part() {
         fn by_parts(name: &str) -> Option<(Option<&str>, &str)> {
@@ -404,14 +417,7 @@ mod tests {
             }
         }
         const ALPHABET: [&str; 7] = ["a", "1", "-", ":", "é", "_", "."];
-        let mut names = vec![String::new()];
-        for _ in 0..4 {
-            let longer: Vec<String> = names
-                .iter()
-                .flat_map(|n| ALPHABET.iter().map(move |c| format!("{n}{c}")))
-                .collect();
-            names.extend(longer);
-        }
+        let names = strings_over(&ALPHABET);
         for name in &names {
             assert_eq!(split_qname(name), by_parts(name), "{name:?}");
         }
@@ -421,14 +427,7 @@ mod tests {
     fn one_pass_qname_scan_agrees_with_split_qname_wherever_it_answers() {
         const ALPHABET: [&str; 8] = ["a", "1", "-", ":", "é", "_", ".", "Z"];
         const STOPS: [&str; 6] = [" ", ">", "/", "=", "\"", "é"];
-        let mut names = vec![String::new()];
-        for _ in 0..4 {
-            let longer: Vec<String> = names
-                .iter()
-                .flat_map(|n| ALPHABET.iter().map(move |c| format!("{n}{c}")))
-                .collect();
-            names.extend(longer);
-        }
+        let names = strings_over(&ALPHABET);
         let mut answered = 0;
         for name in &names {
             for stop in STOPS {
