@@ -17,7 +17,7 @@ use std::ops::Range;
 use quick_xml::errors::{Error, IllFormedError, SyntaxError};
 use quick_xml::events::attributes::AttrError;
 
-use super::scan::{find1, find2, find3};
+use super::scan::{find1, find2, find3, text_run};
 use super::tag::{self, Tag, TagAttr};
 
 /// One token. Ranges are byte ranges of the input.
@@ -27,7 +27,12 @@ pub(super) enum Token {
     /// references `&name;` it contains when `refs` (the names are not checked here). Where
     /// quick-xml reports text and references as separate events, this is one token: text
     /// with entities is one text node, and most of its cost was the token round trips.
-    Text { range: Range<usize>, refs: bool },
+    Text {
+        range: Range<usize>,
+        refs: bool,
+        /// Without references: no CR or `>`, so canonical as written.
+        plain: bool,
+    },
     /// `<![CDATA[...]]>`: the content.
     CData(Range<usize>),
     /// `<!--...-->`: the content.
@@ -52,6 +57,21 @@ pub(super) enum Token {
     End,
     /// End of input.
     Eof,
+}
+
+/// A token of the kinds [`Lexer::next_usual`] reads.
+#[derive(Debug)]
+pub(super) enum Usual {
+    /// As [`Token::Start`], read by [`super::tag::scan`].
+    Start(Tag),
+    /// As [`Token::Text`].
+    Text {
+        range: Range<usize>,
+        refs: bool,
+        plain: bool,
+    },
+    /// As [`Token::End`].
+    End,
 }
 
 /// A tokenizer error: quick-xml's error value and where quick-xml reported it.
@@ -185,9 +205,12 @@ impl<'i> Lexer<'i> {
         let start = self.pos;
         let mut at = start;
         let mut refs = false;
+        let mut special = false;
         let end = loop {
             let rest = &self.src[at..];
-            match find2(b'<', b'&', rest) {
+            let (found, not_as_written) = text_run(rest);
+            special |= not_as_written;
+            match found {
                 Some(i) if rest[i] == b'<' => {
                     self.pos = at + i + 1;
                     self.state = State::Markup;
@@ -221,6 +244,7 @@ impl<'i> Lexer<'i> {
         (end > start).then_some(Token::Text {
             range: start..end,
             refs,
+            plain: !refs && !special,
         })
     }
 
@@ -334,20 +358,12 @@ impl<'i> Lexer<'i> {
 
     /// `</`: an end tag, which must close the innermost open start tag.
     fn end_tag(&mut self, start: usize) -> Result<Token, Box<LexError>> {
-        let rest = &self.src[start..];
-        // The usual case: `</name>` with the open name, which the general path below reads
-        // the same way as long as the name has no quote (names never have whitespace).
-        if let Some(open) = self.open.last() {
-            let name = &self.src[open.clone()];
-            if rest.get(1..=name.len()).is_some_and(|r| same(r, name))
-                && rest.get(name.len() + 1) == Some(&b'>')
-                && !name.iter().any(|&b| b == b'"' || b == b'\'')
-            {
-                self.pos = start + name.len() + 2;
-                self.open.pop();
-                return Ok(Token::End);
-            }
+        if let Some(end) = self.end_of_open_element(start) {
+            self.pos = end;
+            self.open.pop();
+            return Ok(Token::End);
         }
+        let rest = &self.src[start..];
         let Some(len) = tag_end(rest) else {
             self.pos = self.src.len();
             return error(Error::Syntax(SyntaxError::UnclosedTag), start - 1);
@@ -399,26 +415,54 @@ impl<'i> Lexer<'i> {
         })
     }
 
-    /// The next token if it is an ordinary start tag (see [`super::tag`]), read in one pass
-    /// with its attributes in `attrs`; `None` leaves the lexer where it was.
-    pub(super) fn ordinary_start_tag(
+    /// The next token if it is one of the usual kinds in their usual form: an ordinary
+    /// start tag (see [`super::tag`], its attributes in `attrs`), character data, or the end
+    /// tag `</name>` of the open element. These are what most of a document consists of, and
+    /// the parser takes them without the general [`Token`] round trip. `None`: the next
+    /// token is for [`Self::next_token`].
+    pub(super) fn next_usual(
         &mut self,
         attrs: &mut Vec<TagAttr>,
         max_attrs: usize,
-    ) -> Option<Tag> {
-        let name_at = match self.state {
+    ) -> Option<Usual> {
+        let markup_at = match self.state {
             State::Markup => self.pos,
             // A tag right after another.
             State::Text if self.src.get(self.pos) == Some(&b'<') => self.pos + 1,
+            State::Text if self.pos < self.src.len() => {
+                return match self.text()? {
+                    Token::Text { range, refs, plain } => Some(Usual::Text { range, refs, plain }),
+                    _ => None,
+                };
+            }
             _ => return None,
         };
-        let tag = tag::scan(self.src, name_at, attrs, max_attrs)?;
+        if self.src.get(markup_at) == Some(&b'/') {
+            let end = self.end_of_open_element(markup_at)?;
+            self.pos = end;
+            self.state = State::Text;
+            self.open.pop();
+            return Some(Usual::End);
+        }
+        let tag = tag::scan(self.src, markup_at, attrs, max_attrs)?;
         self.pos = tag.end;
         self.state = State::Text;
         if !tag.empty {
             self.open.push(tag.name.clone());
         }
-        Some(tag)
+        Some(Usual::Start(tag))
+    }
+
+    /// Where `</name>` at `at` (its `/`) ends, if `name` is the open element's and nothing
+    /// stands between it and `>`; the general path reads such an end tag the same way as
+    /// long as the name has no quote (names never have whitespace).
+    fn end_of_open_element(&self, at: usize) -> Option<usize> {
+        let rest = &self.src[at..];
+        let name = &self.src[self.open.last()?.clone()];
+        let matches = rest.get(1..=name.len()).is_some_and(|r| same(r, name))
+            && rest.get(name.len() + 1) == Some(&b'>')
+            && !name.iter().any(|&b| b == b'"' || b == b'\'');
+        matches.then_some(at + name.len() + 2)
     }
 
     /// `<name ...>` or `<name .../>`.
@@ -658,11 +702,29 @@ mod tests {
         }
     }
 
-    fn our_view(src: &[u8]) -> Vec<Seen> {
+    /// The tokens as the parser reads them: with [`Lexer::next_usual`] first when `usual`.
+    fn our_view(src: &[u8], usual: bool) -> Vec<Seen> {
         let mut lexer = Lexer::new(src, 0);
         let mut seen = Vec::new();
         let mut keys = Vec::new();
+        let mut tag_attrs = Vec::new();
         loop {
+            if usual && let Some(token) = lexer.next_usual(&mut tag_attrs, 64) {
+                let pos = lexer.position();
+                match token {
+                    Usual::Start(tag) => {
+                        let content = tag.name.start..tag.end - 1 - usize::from(tag.empty);
+                        let kind = if tag.empty { "empty" } else { "start" };
+                        seen.push(Seen::Token(kind, content, pos));
+                        for a in &tag_attrs {
+                            seen.push(Seen::Attr(a.key.clone(), a.value.clone()));
+                        }
+                    }
+                    Usual::Text { range, .. } => seen.push(Seen::Token("text", range, pos)),
+                    Usual::End => seen.push(Seen::Token("end", 0..0, pos)),
+                }
+                continue;
+            }
             let token = match lexer.next_token() {
                 Ok(token) => token,
                 Err(e) => {
@@ -705,12 +767,15 @@ mod tests {
     }
 
     fn assert_same(src: &[u8]) {
-        assert_eq!(
-            our_view(src),
-            quick_xml_view(src),
-            "input {:?}",
-            String::from_utf8_lossy(src)
-        );
+        let theirs = quick_xml_view(src);
+        for usual in [false, true] {
+            assert_eq!(
+                our_view(src, usual),
+                theirs,
+                "input {:?}, usual tokens read apart: {usual}",
+                String::from_utf8_lossy(src)
+            );
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use super::chars::{
 };
 use super::error::{Limit, ParseError};
 use super::ids::{IdAttributes, IdIndex};
-use super::lexer::{Attributes, LexError, Lexer, Token};
+use super::lexer::{Attributes, LexError, Lexer, Token, Usual};
 use super::limits::Limits;
 use super::scan::{find1, find2};
 use super::tag::{Tag, TagAttr};
@@ -310,14 +310,10 @@ impl<'o, 'i> Builder<'o, 'i> {
         loop {
             let start = lexer.position();
             if self.one_pass_tags
-                && let Some(tag) = lexer.ordinary_start_tag(&mut tag_attrs, max_attrs)
+                && let Some(usual) = lexer.next_usual(&mut tag_attrs, max_attrs)
             {
                 first = false;
-                self.flush_text(start)?;
-                self.open_scanned(&tag, &tag_attrs, start)?;
-                if tag.empty {
-                    self.close_element(tag.end, tag.end)?;
-                }
+                self.usual_token(usual, &tag_attrs, start, lexer.position())?;
                 continue;
             }
             let was_first = std::mem::replace(&mut first, false);
@@ -340,6 +336,38 @@ impl<'o, 'i> Builder<'o, 'i> {
         }
         if self.mode == Mode::Document && self.root.is_none() {
             return Err(ParseError::NoRootElement);
+        }
+        Ok(())
+    }
+
+    /// Handles a token [`Lexer::next_usual`] read, which ended at `end`.
+    fn usual_token(
+        &mut self,
+        usual: Usual,
+        tag_attrs: &[TagAttr],
+        start: usize,
+        end: usize,
+    ) -> Result<(), ParseError> {
+        match usual {
+            Usual::Start(tag) => {
+                self.flush_text(start)?;
+                self.open_scanned(&tag, tag_attrs, start)?;
+                if tag.empty {
+                    self.close_element(end, end)?;
+                }
+            }
+            Usual::Text {
+                range,
+                refs: false,
+                plain,
+            } => self.text_piece(range, start, plain)?,
+            Usual::Text {
+                range, refs: true, ..
+            } => self.text_with_references(range)?,
+            Usual::End => {
+                self.flush_text(start)?;
+                self.close_element(start, end)?;
+            }
         }
         Ok(())
     }
@@ -375,8 +403,14 @@ impl<'o, 'i> Builder<'o, 'i> {
                 self.flush_text(start)?;
                 self.close_element(start, end)?;
             }
-            Token::Text { range, refs: false } => self.text_piece(range, start)?,
-            Token::Text { range, refs: true } => self.text_with_references(range)?,
+            Token::Text {
+                range,
+                refs: false,
+                plain,
+            } => self.text_piece(range, start, plain)?,
+            Token::Text {
+                range, refs: true, ..
+            } => self.text_with_references(range)?,
             Token::CData(range) => {
                 let at = range.start;
                 let raw = self.text(range, start)?;
@@ -416,8 +450,21 @@ impl<'o, 'i> Builder<'o, 'i> {
         Ok(false)
     }
 
-    /// Character data as written (no reference), starting at `start`.
-    fn text_piece(&mut self, range: Range<usize>, start: usize) -> Result<(), ParseError> {
+    /// Character data as written (no reference), starting at `start`; `plain`: with no CR
+    /// or `>`.
+    fn text_piece(
+        &mut self,
+        range: Range<usize>,
+        start: usize,
+        plain: bool,
+    ) -> Result<(), ParseError> {
+        if plain && self.text.is_none() && !self.outside_root() {
+            // The usual case: a text node that is canonical as written.
+            self.check_text_len(range.len(), start)?;
+            self.text_canonical = true;
+            self.text = Some((TextBuf::Range(range), start));
+            return Ok(());
+        }
         let at = range.start;
         let raw = self.text(range, start)?;
         self.push_chars(start, Piece::Raw(raw, at), None)
@@ -465,11 +512,11 @@ impl<'o, 'i> Builder<'o, 'i> {
                     at += semi + 1;
                 }
                 Some(len) => {
-                    self.text_piece(at..at + len, at)?;
+                    self.text_piece(at..at + len, at, false)?;
                     at += len;
                 }
                 None => {
-                    self.text_piece(at..range.end, at)?;
+                    self.text_piece(at..range.end, at, false)?;
                     at = range.end;
                 }
             }
