@@ -421,5 +421,6 @@ fn escape<W: Write>(out: &mut Buffered<W>, bytes: &[u8], class: u8) -> std::io::
 /// Byte-wise comparison inline: attribute names are short, and a `memcmp` call per
 /// comparison dominated the sort.
 fn attr_order(a: &AttrKey<'_>, b: &AttrKey<'_>) -> std::cmp::Ordering {
-    bytes_cmp(a.0, b.0).then_with(|| bytes_cmp(a.1, b.1))
+    bytes_cmp(a.0.as_bytes(), b.0.as_bytes())
+        .then_with(|| bytes_cmp(a.1.as_bytes(), b.1.as_bytes()))
 }

@@ -176,19 +176,19 @@ pub(crate) fn ascii_qname(bytes: &[u8]) -> Option<(usize, u32)> {
 
 /// Byte-wise ordering of two strings, inline (for short names a `memcmp` call costs more
 /// than the comparison).
-pub(crate) fn bytes_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    for (x, y) in a.bytes().zip(b.bytes()) {
+pub(crate) fn bytes_cmp(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    for (x, y) in a.iter().zip(b) {
         if x != y {
-            return x.cmp(&y);
+            return x.cmp(y);
         }
     }
     a.len().cmp(&b.len())
 }
 
-/// String equality for the short names the parser compares (prefixes, local names): an
-/// inline byte loop is cheaper than a `memcmp` call for a few bytes.
-pub(crate) fn same_bytes(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+/// Equality of the short byte strings the parser compares (names, prefixes): an inline
+/// loop costs less than the `memcmp` call a slice comparison makes.
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Appends `raw` to `out` with XML line-end normalisation (CR LF and lone CR become LF).

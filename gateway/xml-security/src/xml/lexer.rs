@@ -17,6 +17,7 @@ use std::ops::Range;
 use quick_xml::errors::{Error, IllFormedError, SyntaxError};
 use quick_xml::events::attributes::AttrError;
 
+use super::chars::same;
 use super::scan::{find1, find2, find3, text_run};
 use super::tag::{self, Tag, TagAttr};
 
@@ -30,7 +31,7 @@ pub(super) enum Token {
     Text {
         range: Range<usize>,
         refs: bool,
-        /// Without references: no CR or `>`, so canonical as written.
+        /// No CR or `>` outside the references: with no reference, canonical as written.
         plain: bool,
     },
     /// `<![CDATA[...]]>`: the content.
@@ -149,12 +150,6 @@ fn tag_end(bytes: &[u8]) -> Option<usize> {
     None
 }
 
-/// Equality of two short byte strings (names): an inline loop costs less than the `memcmp`
-/// call a slice comparison makes.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
 /// The tokenizer over `src`.
 pub(super) struct Lexer<'i> {
     src: &'i [u8],
@@ -244,7 +239,7 @@ impl<'i> Lexer<'i> {
         (end > start).then_some(Token::Text {
             range: start..end,
             refs,
-            plain: !refs && !special,
+            plain: !special,
         })
     }
 

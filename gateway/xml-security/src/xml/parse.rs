@@ -10,7 +10,7 @@ use quick_xml::events::{BytesDecl, BytesStart};
 
 use super::chars::{
     bytes_cmp, decode_attribute_into, first_invalid_char, needs_attribute_decoding, push_text,
-    resolve_reference, same_bytes, shorten, split_qname,
+    resolve_reference, same, shorten, split_qname,
 };
 use super::error::{Limit, ParseError};
 use super::ids::{IdAttributes, IdIndex};
@@ -362,8 +362,10 @@ impl<'o, 'i> Builder<'o, 'i> {
                 plain,
             } => self.text_piece(range, start, plain)?,
             Usual::Text {
-                range, refs: true, ..
-            } => self.text_with_references(range)?,
+                range,
+                refs: true,
+                plain,
+            } => self.text_with_references(range, plain)?,
             Usual::End => {
                 self.flush_text(start)?;
                 self.close_element(start, end)?;
@@ -409,8 +411,10 @@ impl<'o, 'i> Builder<'o, 'i> {
                 plain,
             } => self.text_piece(range, start, plain)?,
             Token::Text {
-                range, refs: true, ..
-            } => self.text_with_references(range)?,
+                range,
+                refs: true,
+                plain,
+            } => self.text_with_references(range, plain)?,
             Token::CData(range) => {
                 let at = range.start;
                 let raw = self.text(range, start)?;
@@ -483,12 +487,13 @@ impl<'o, 'i> Builder<'o, 'i> {
     }
 
     /// Character data with references (`range`, as the lexer found it: text and
-    /// well-formed `&name;`). A new text node inside the root is decoded in one pass; when
-    /// that meets anything irregular (a bad reference, the length limit) or the text
-    /// continues other character data, it is taken piece by piece, which reports what is
-    /// wrong where.
-    fn text_with_references(&mut self, range: Range<usize>) -> Result<(), ParseError> {
-        if self.text.is_none() && !self.outside_root() {
+    /// well-formed `&name;`; `plain`: no CR or `>` outside them). A new plain text node
+    /// inside the root is decoded in one pass; when that meets anything irregular (a bad
+    /// reference, the length limit), the text is not plain (CR to normalise, `>` to
+    /// escape: rare next to references) or it continues other character data, it is taken
+    /// piece by piece, which reports what is wrong where.
+    fn text_with_references(&mut self, range: Range<usize>, plain: bool) -> Result<(), ParseError> {
+        if plain && self.text.is_none() && !self.outside_root() {
             let from = self.decoded.len();
             let decoded = self.decode_text(range.clone());
             match decoded {
@@ -524,21 +529,19 @@ impl<'o, 'i> Builder<'o, 'i> {
         Ok(())
     }
 
-    /// Appends the text of `range` (text and `&name;`) to `decoded`: whether it is
-    /// canonical as written. `None` at a reference that does not resolve, and for text with
-    /// a CR (to normalise) or `>` (not canonical), which are rare next to references and left
-    /// to the piece-by-piece path.
+    /// Appends the text of `range` (text and `&name;`, no CR or `>` outside them) to
+    /// `decoded`: whether it is canonical as written. `None` at a reference that does not
+    /// resolve.
     fn decode_text(&mut self, range: Range<usize>) -> Option<bool> {
-        let mut rest = self.src.get(range)?;
-        if find2(b'\r', b'>', rest.as_bytes()).is_some() {
-            return None;
-        }
+        let text = self.src.get(range)?;
+        let bytes = text.as_bytes();
+        self.decoded.reserve(bytes.len());
         let mut canonical = true;
-        while let Some(amp) = find1(b'&', rest.as_bytes()) {
-            self.decoded.push_str(rest.get(..amp)?);
-            let after = rest.get(amp + 1..)?;
-            let semi = find1(b';', after.as_bytes())?;
-            let name = after.get(..semi)?;
+        let mut copied = 0;
+        while let Some(i) = find1(b'&', bytes.get(copied..)?) {
+            let name_at = copied + i + 1;
+            let name_len = find1(b';', bytes.get(name_at..)?)?;
+            let name = text.get(name_at..name_at + name_len)?;
             // `&amp;`, `&lt;` and `&gt;` are how C14N writes these characters.
             let c = match name.as_bytes() {
                 b"amp" => '&',
@@ -549,10 +552,11 @@ impl<'o, 'i> Builder<'o, 'i> {
                     resolve_reference(name, 0).ok()?
                 }
             };
+            self.decoded.push_str(text.get(copied..name_at - 1)?);
             self.decoded.push(c);
-            rest = after.get(semi + 1..)?;
+            copied = name_at + name_len + 1;
         }
-        self.decoded.push_str(rest);
+        self.decoded.push_str(text.get(copied..)?);
         Some(canonical)
     }
 
@@ -736,7 +740,7 @@ impl<'o, 'i> Builder<'o, 'i> {
         for &(p, ns) in self.scope.iter().rev() {
             let same = match (p, prefix) {
                 (None, None) => true,
-                (Some(a), Some(b)) => same_bytes(a, b),
+                (Some(a), Some(b)) => same(a.as_bytes(), b.as_bytes()),
                 _ => false,
             };
             if same {
@@ -870,31 +874,49 @@ impl<'o, 'i> Builder<'o, 'i> {
         // declared; the attribute order is checked below, the content as it is added.
         let mut canonical = !empty && c14n_layout && self.decls.len() == marks.decls;
         let src = self.src;
+        let bytes = src.as_bytes();
         let attrs_start = marks.attrs;
+        let id = NodeId(self.nodes.len() as u32);
         for i in attrs_start..self.attrs.len() {
-            let prefix = self.attrs[i].name.prefix(src);
-            let ns = match prefix {
-                None => None,
-                Some(_) => self.lookup_prefix(prefix, start)?,
+            let ns = match self.attrs[i].name.colon {
+                0 => None,
+                _ => self.lookup_prefix(self.attrs[i].name.prefix(src), start)?,
             };
             self.attrs[i].name.ns = ns;
-            let local = self.attrs[i].name.local(src);
+            let attr = &self.attrs[i];
+            let local = attr.name.local_bytes(bytes);
             let duplicate = self.attrs[attrs_start..i]
                 .iter()
-                .any(|a| a.name.ns == ns && same_bytes(a.name.local(src), local));
+                .any(|a| a.name.ns == ns && same(a.name.local_bytes(bytes), local));
             if duplicate {
                 return Err(ParseError::DuplicateAttribute {
-                    name: shorten(self.attrs[i].name.qname(src)),
+                    name: shorten(attr.name.qname(src)),
                     offset: start,
                 });
             }
             if canonical && i > attrs_start {
                 let previous = &self.attrs[i - 1].name;
-                let key = |n: &Name| (self.ns_uri(n.ns), n.local(src));
-                let ((a_ns, a_local), (b_ns, b_local)) = (key(previous), key(&self.attrs[i].name));
-                canonical = bytes_cmp(a_ns, b_ns)
-                    .then_with(|| bytes_cmp(a_local, b_local))
+                let order = match previous.ns == ns {
+                    true => std::cmp::Ordering::Equal,
+                    false => bytes_cmp(
+                        self.ns_uri(previous.ns).as_bytes(),
+                        self.ns_uri(ns).as_bytes(),
+                    ),
+                };
+                canonical = order
+                    .then_with(|| previous.local_bytes(bytes).cmp(local))
                     .is_lt();
+            }
+            let is_id = self
+                .id_attributes
+                .iter()
+                .any(|&(id_ns, id_local)| id_ns == ns && same(id_local.as_bytes(), local));
+            if is_id {
+                let value = match &attr.value {
+                    Chars::Input(r) => src.get(r.range()),
+                    Chars::Decoded(r) => self.decoded.get(r.range()),
+                };
+                self.ids.insert(value.unwrap_or_default(), id);
             }
         }
         let end = span.end;
@@ -907,31 +929,12 @@ impl<'o, 'i> Builder<'o, 'i> {
             end_tag: Span::new(end..end),
             self_closing: empty,
         };
-        let id = self.new_node(NodeData::Element(data), span, canonical)?;
-        self.index_ids(id, attrs_start);
+        self.new_node(NodeData::Element(data), span, canonical)?;
         if self.open.is_empty() && self.mode == Mode::Document {
             self.root = Some(id);
         }
         self.open.push(id);
         Ok(())
-    }
-
-    fn index_ids(&mut self, id: NodeId, attrs_start: usize) {
-        let src = self.src;
-        for attr in &self.attrs[attrs_start..] {
-            let local = attr.name.local(src);
-            let is_id = self
-                .id_attributes
-                .iter()
-                .any(|&(ns, name)| ns == attr.name.ns && same_bytes(name, local));
-            if is_id {
-                let value = match &attr.value {
-                    Chars::Input(r) => src.get(r.range()),
-                    Chars::Decoded(r) => self.decoded.get(r.range()),
-                };
-                self.ids.insert(value.unwrap_or_default(), id);
-            }
-        }
     }
 
     /// Reads the attributes of a start tag the general way (quick-xml's rules), adding

@@ -162,6 +162,24 @@ mod tests {
     }
 
     #[test]
+    fn values_with_a_reference_lt_or_whitespace_to_normalise_are_not_plain() {
+        for (value, plain) in [
+            ("x", true),
+            ("it's", true),
+            ("a&amp;b", false),
+            ("<", false),
+            ("\t", false),
+            ("\n", false),
+            ("\r", false),
+        ] {
+            let (_, attrs) = scanned(&format!("<a b=\"{value}\">")).unwrap();
+            assert_eq!(attrs[0].plain, plain, "{value:?}");
+        }
+        let (_, attrs) = scanned("<a b='say \"hi\"'>").unwrap();
+        assert!(attrs[0].plain && attrs[0].value == (6..14));
+    }
+
+    #[test]
     fn leaves_everything_unusual_to_the_general_path() {
         for unusual in [
             "<é>",

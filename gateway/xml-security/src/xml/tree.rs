@@ -93,6 +93,12 @@ impl Name {
             .then(|| q.get(..self.colon as usize))
             .flatten()
     }
+    /// [`Self::local`] as bytes, for comparisons (no character-boundary checks).
+    pub(crate) fn local_bytes<'a>(&self, input: &'a [u8]) -> &'a [u8] {
+        let skip = if self.colon == 0 { 0 } else { self.colon + 1 };
+        let range = (self.span.start + skip) as usize..self.span.end as usize;
+        input.get(range).unwrap_or_default()
+    }
     pub(crate) fn local<'a>(&self, input: &'a str) -> &'a str {
         let q = self.qname(input);
         match self.colon {
