@@ -153,6 +153,7 @@ pub(crate) fn split_qname(name: &str) -> Option<(Option<&str>, &str)> {
 /// whether that byte may follow). `None` for anything else (no name there, a non-ASCII byte,
 /// a second colon, a colon not followed by a name start, the end of the input): those are
 /// left to [`split_qname`] and the general path. This lets a tag be read in one pass.
+#[inline]
 pub(crate) fn ascii_qname(bytes: &[u8]) -> Option<(usize, u32)> {
     let starts_name = |b: &u8| NAME_CLASS[usize::from(*b)] & NAME_START != 0;
     if !starts_name(bytes.first()?) {

@@ -452,11 +452,14 @@ impl<'i> Lexer<'i> {
     /// stands between it and `>`; the general path reads such an end tag the same way as
     /// long as the name has no quote (names never have whitespace).
     fn end_of_open_element(&self, at: usize) -> Option<usize> {
-        let rest = &self.src[at..];
-        let name = &self.src[self.open.last()?.clone()];
-        let matches = rest.get(1..=name.len()).is_some_and(|r| same(r, name))
-            && rest.get(name.len() + 1) == Some(&b'>')
-            && !name.iter().any(|&b| b == b'"' || b == b'\'');
+        let name = self.src.get(self.open.last()?.clone())?;
+        let written = self.src.get(at + 1..at + 2 + name.len())?;
+        let (&close, written) = written.split_last()?;
+        let matches = close == b'>'
+            && written
+                .iter()
+                .zip(name)
+                .all(|(&a, &b)| a == b && b != b'"' && b != b'\'');
         matches.then_some(at + name.len() + 2)
     }
 

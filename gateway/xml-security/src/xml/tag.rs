@@ -13,7 +13,7 @@
 
 use std::ops::Range;
 
-use super::chars::ascii_qname;
+use super::chars::{ascii_qname, same};
 use super::lexer::is_space;
 
 /// A start tag read by [`scan`]. Offsets are absolute.
@@ -106,27 +106,49 @@ fn attribute(src: &[u8], at: usize, attrs: &[TagAttr]) -> Option<(TagAttr, bool)
         _ => return None,
     };
     let name = &src[key.clone()];
-    if attrs.iter().any(|a| src.get(a.key.clone()) == Some(name)) {
+    if attrs
+        .iter()
+        .any(|a| src.get(a.key.clone()).is_some_and(|k| same(k, name)))
+    {
         return None;
     }
     let start = key.end + 2;
-    let mut plain = true;
-    let mut j = start;
-    loop {
-        let b = *src.get(j)?;
-        if b == quote {
-            break;
-        }
-        plain &= !matches!(b, b'&' | b'<' | b'\t' | b'\n' | b'\r');
-        j += 1;
-    }
+    let (len, plain) = value_len(src.get(start..)?, quote)?;
     let attr = TagAttr {
         key,
         colon,
-        value: start..j,
+        value: start..start + len,
         plain,
     };
     Some((attr, quote == b'"'))
+}
+
+/// Bytes that stop the reading of an attribute value: a quote (the closing one, or the
+/// other kind, which the value may contain) or one that needs decoding.
+const VALUE_STOP: [bool; 256] = {
+    let stops = b"\"'&<\t\n\r";
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < stops.len() {
+        t[stops[i] as usize] = true;
+        i += 1;
+    }
+    t
+};
+
+/// The length of the value that `value` starts with (up to the closing `quote`), and
+/// whether it is plain (needs no decoding); `None` if it does not end.
+fn value_len(value: &[u8], quote: u8) -> Option<(usize, bool)> {
+    let mut plain = true;
+    for (i, &b) in value.iter().enumerate() {
+        if VALUE_STOP[usize::from(b)] {
+            if b == quote {
+                return Some((i, plain));
+            }
+            plain &= b == b'"' || b == b'\'';
+        }
+    }
+    None
 }
 
 #[cfg(test)]
