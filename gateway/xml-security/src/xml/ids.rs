@@ -93,7 +93,7 @@ impl IdIndex {
     }
 
     /// The indexed ids in order, for comparing parses.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn entries(&self) -> Vec<(&str, NodeId)> {
         let mut entries: Vec<_> = self.map.iter().map(|(k, &v)| (k.as_str(), v)).collect();
         entries.sort();

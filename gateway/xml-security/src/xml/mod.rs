@@ -39,6 +39,8 @@ pub use error::{Limit, ParseError, StructureError};
 pub use ids::{IdAttribute, IdAttributes, WSU_NS};
 pub use limits::Limits;
 pub use parse::ParseOptions;
+#[cfg(any(test, feature = "fuzzing"))]
+pub use parse::parse_outcome;
 pub use tree::{
     AttributeRef, Descendants, Document, ElementRef, ElementSpan, Fragment, NodeId, NodeRef,
     NsDecl, XML_NS, is_xml_space,

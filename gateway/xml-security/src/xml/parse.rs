@@ -39,7 +39,7 @@ pub struct ParseOptions {
 impl Document {
     /// Parses a complete document. The bytes are kept, unchanged, in the document.
     pub fn parse(input: Vec<u8>, options: &ParseOptions) -> Result<Document, ParseError> {
-        let (tree, root) = build(input, &[], options, Mode::Document)?;
+        let (tree, root) = build(input, &[], options, Mode::Document, Paths::All)?;
         let root = root.ok_or(ParseError::NoRootElement)?;
         Ok(Document { tree, root })
     }
@@ -59,7 +59,7 @@ impl Fragment {
         context: &[NsDecl],
         options: &ParseOptions,
     ) -> Result<Fragment, ParseError> {
-        let (tree, _) = build(input, context, options, Mode::Fragment)?;
+        let (tree, _) = build(input, context, options, Mode::Fragment, Paths::All)?;
         Ok(Fragment { tree })
     }
 }
@@ -75,6 +75,7 @@ fn build(
     context: &[NsDecl],
     options: &ParseOptions,
     mode: Mode,
+    paths: Paths,
 ) -> Result<(Tree, Option<NodeId>), ParseError> {
     // The tree stores offsets as `u32` (see `Span`).
     let max_bytes = options.limits.max_bytes.min(u32::MAX as usize);
@@ -86,7 +87,7 @@ fn build(
         });
     }
     let input = checked_input(input)?;
-    let mut builder = Builder::new(options, context, mode, &input);
+    let mut builder = Builder::new(options, context, mode, &input, paths);
     builder.run()?;
     let Builder {
         nodes,
@@ -137,20 +138,41 @@ fn checked_input(input: Vec<u8>) -> Result<String, ParseError> {
     Ok(input)
 }
 
-#[cfg(not(test))]
-fn one_pass_tags() -> bool {
-    true
+/// Which ways the parser may read tokens: [`Self::All`] in production;
+/// [`Self::GeneralOnly`] sends every token the general way, so that tests and the
+/// differential fuzz target can check that both ways build the same tree.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paths {
+    All,
+    #[cfg(any(test, feature = "fuzzing"))]
+    GeneralOnly,
 }
 
-#[cfg(test)]
-thread_local! {
-    /// Off: every start tag goes the general way (for the differential tests).
-    static ONE_PASS_TAGS: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
-}
-
-#[cfg(test)]
-fn one_pass_tags() -> bool {
-    ONE_PASS_TAGS.get()
+/// Parses `input` as a document the usual way (`usual_paths`) or with every token taken
+/// the general way, and describes the outcome: the whole tree (without its identity) or
+/// the error. Both ways must always give the same description.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub fn parse_outcome(input: &[u8], options: &ParseOptions, usual_paths: bool) -> String {
+    let paths = if usual_paths {
+        Paths::All
+    } else {
+        Paths::GeneralOnly
+    };
+    match build(input.to_vec(), &[], options, Mode::Document, paths) {
+        Err(e) => format!("error: {e:?}"),
+        Ok((t, root)) => format!(
+            "{root:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
+            t.nodes,
+            t.attrs,
+            t.decls,
+            t.decoded,
+            t.top,
+            t.namespaces,
+            t.ids.entries(),
+            t.ids.duplicates()
+        ),
+    }
 }
 
 /// Where an element's attributes and namespace declarations start in the arenas.
@@ -224,13 +246,19 @@ struct Builder<'o, 'i> {
     /// Raw attribute names of the start tag being read, for the duplicate check (reused from
     /// tag to tag).
     keys: Vec<Range<usize>>,
-    /// Whether ordinary start tags are read in one pass ([`super::tag`]); off only in the
-    /// tests that compare both paths.
-    one_pass_tags: bool,
+    /// Whether the usual tokens are read apart ([`Lexer::next_usual`]); off only to compare
+    /// both ways.
+    usual_paths: bool,
 }
 
 impl<'o, 'i> Builder<'o, 'i> {
-    fn new(options: &'o ParseOptions, context: &'i [NsDecl], mode: Mode, src: &'i str) -> Self {
+    fn new(
+        options: &'o ParseOptions,
+        context: &'i [NsDecl],
+        mode: Mode,
+        src: &'i str,
+        paths: Paths,
+    ) -> Self {
         let mut b = Builder {
             options,
             mode,
@@ -252,7 +280,7 @@ impl<'o, 'i> Builder<'o, 'i> {
             text: None,
             text_canonical: true,
             keys: Vec::new(),
-            one_pass_tags: one_pass_tags(),
+            usual_paths: paths == Paths::All,
         };
         b.intern(XML_NS);
         for decl in context {
@@ -309,7 +337,7 @@ impl<'o, 'i> Builder<'o, 'i> {
         let mut tag_attrs = Vec::new();
         loop {
             let start = lexer.position();
-            if self.one_pass_tags
+            if self.usual_paths
                 && let Some(usual) = lexer.next_usual(&mut tag_attrs, max_attrs)
             {
                 first = false;
@@ -1166,32 +1194,11 @@ mod tests {
         assert_eq!(node_capacity(&many), (1 << 17) + 1);
     }
 
-    /// Everything a parse produced (the tree without its id, or the error).
-    fn outcome(input: &[u8], options: &ParseOptions, one_pass: bool) -> String {
-        ONE_PASS_TAGS.set(one_pass);
-        let result = build(input.to_vec(), &[], options, Mode::Document);
-        ONE_PASS_TAGS.set(true);
-        match result {
-            Err(e) => format!("error: {e:?}"),
-            Ok((t, root)) => format!(
-                "{root:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?} {:?}",
-                t.nodes,
-                t.attrs,
-                t.decls,
-                t.decoded,
-                t.top,
-                t.namespaces,
-                t.ids.entries(),
-                t.ids.duplicates()
-            ),
-        }
-    }
-
     /// Parses `input` both ways; whether it was accepted.
     fn assert_both_ways_agree(input: &[u8], options: &ParseOptions) -> bool {
-        let general = outcome(input, options, false);
+        let general = parse_outcome(input, options, false);
         assert_eq!(
-            outcome(input, options, true),
+            parse_outcome(input, options, true),
             general,
             "input {:?}",
             String::from_utf8_lossy(input)
