@@ -38,6 +38,7 @@
 //!    (`EBMS:0101`, receipt `SIG`); log [`VerifyError::reason`] internally.
 
 mod algorithm;
+mod base64_text;
 mod error;
 mod key;
 mod model;

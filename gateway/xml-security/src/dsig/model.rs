@@ -1,9 +1,6 @@
 //! The Signature element read strictly: only the children XML-DSig defines and we support,
 //! in their order; anything else (Object, Manifest, XPath, HMACOutputLength, ...) is refused.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-
 use super::algorithm::{DSIG_NS, VerifyPolicy};
 use super::error::{InvalidReason, PolicyViolation, VerifyError};
 use crate::c14n::{self, Algorithm};
@@ -96,28 +93,13 @@ pub(crate) fn base64_content(
     if e.child_elements().next().is_some() {
         return Err(shape(format!("{what} has child elements")));
     }
-    // Usually one text node without line breaks: decoded as it is. Otherwise the text
-    // children are joined with XML whitespace left out (bytes: XML whitespace is ASCII).
     let texts = || {
         e.children().filter_map(|n| match n {
             NodeRef::Text(t) => Some(t.as_bytes()),
             _ => None,
         })
     };
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let mut parts = texts();
-    let decoded = match (parts.next(), parts.next()) {
-        (Some(one), None) if !one.iter().any(is_space) => STANDARD.decode(one),
-        _ => {
-            let compact: Vec<u8> = texts()
-                .flatten()
-                .filter(|b| !is_space(b))
-                .copied()
-                .collect();
-            STANDARD.decode(compact)
-        }
-    };
-    decoded.map_err(|_| InvalidReason::Base64(what).into())
+    super::base64_text::decode(texts).ok_or_else(|| InvalidReason::Base64(what).into())
 }
 
 /// A canonicalization method element (`CanonicalizationMethod` or a c14n `Transform`),
