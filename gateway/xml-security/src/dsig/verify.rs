@@ -8,7 +8,7 @@ use super::model::{Transform, read_signature};
 use super::reference::{self, AttachmentResolver, Coverage, DerefError, Target};
 use crate::c14n::{self, Algorithm, NodeSet};
 use crate::crypto::{DigestMethod, SignatureMethod};
-use crate::xml::{Document, NodeId};
+use crate::xml::{Document, NodeData, NodeId};
 use sdkgw_certs::KeyAlgorithm;
 
 /// One verified reference.
@@ -174,6 +174,36 @@ impl VerifiedSignature {
     }
 }
 
+/// The first `ds:Signature` element of `doc` and how many there are, in one pass over the
+/// node arena (a namespace id and a name compared per element, nothing collected).
+fn signature_elements(doc: &Document) -> (Option<NodeId>, usize) {
+    let tree = &doc.tree;
+    let Some(ns) = tree.namespaces.iter().position(|uri| uri == DSIG_NS) else {
+        return (None, 0);
+    };
+    let root = doc.root();
+    let from = root.node_id().index();
+    let nodes = tree
+        .nodes
+        .get(from..root.data.end as usize)
+        .unwrap_or_default();
+    let input = tree.input.as_bytes();
+    let mut first = None;
+    let mut count = 0;
+    for (i, node) in nodes.iter().enumerate() {
+        if let NodeData::Element(e) = &node.data
+            && e.name.ns.is_some_and(|id| id.0 as usize == ns)
+            && e.name.local_bytes(input) == b"Signature"
+        {
+            count += 1;
+            first = first.or(Some(NodeId((from + i) as u32)));
+        }
+    }
+    // The tree's own query says the same (checked in debug builds).
+    debug_assert_eq!(count, doc.elements_named(DSIG_NS, "Signature").count());
+    (first, count)
+}
+
 /// Verifies signatures under one policy, with one key resolver and optionally an
 /// attachment resolver.
 #[derive(Clone, Copy)]
@@ -211,19 +241,13 @@ impl<'a> Verifier<'a> {
     /// The XHE/SMP profile: exactly one `ds:Signature` in the whole document, a child of the
     /// root, with exactly one Reference `URI=""` carrying the enveloped-signature transform.
     pub fn verify_enveloped(&self, doc: &Document) -> Result<VerifiedSignature, VerifyError> {
-        let signatures: Vec<NodeId> = doc
-            .elements_named(DSIG_NS, "Signature")
-            .map(|e| e.node_id())
-            .collect();
-        let signature = match signatures.as_slice() {
-            [one] => *one,
-            [] => return Err(PolicyViolation::Placement("no Signature".into()).into()),
-            more => {
-                return Err(PolicyViolation::Placement(format!(
-                    "{} Signature elements",
-                    more.len()
-                ))
-                .into());
+        let signature = match signature_elements(doc) {
+            (Some(one), 1) => one,
+            (_, 0) => return Err(PolicyViolation::Placement("no Signature".into()).into()),
+            (_, more) => {
+                return Err(
+                    PolicyViolation::Placement(format!("{more} Signature elements")).into(),
+                );
             }
         };
         let parent = doc
