@@ -6,7 +6,7 @@ use std::io::Write;
 use super::algorithm::{Algorithm, Family};
 use super::sink::Buffered;
 use super::{C14nError, NodeSet};
-use crate::xml::{ElementRef, NodeData, NodeId, NodeRef, Tree, XML_NS, bytes_cmp};
+use crate::xml::{AttributeRef, ElementRef, NodeData, NodeId, NodeRef, Tree, XML_NS, bytes_cmp};
 
 /// One namespace binding: prefix (`None` = default) → URI (`""` = no namespace).
 type Binding<'a> = (Option<&'a str>, &'a str);
@@ -25,9 +25,9 @@ struct Renderer<'a, W: Write> {
     scratch_attrs: Vec<AttrKey<'a>>,
 }
 
-/// (namespace, local name, qname, value, the attribute as written if that is canonical) of
-/// an attribute, sorted by the first two.
-type AttrKey<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>);
+/// (namespace URI, local name) of an attribute, its sort key, and the attribute. Only the key
+/// is worked out before sorting; the rest is looked at once, when the attribute is written.
+type AttrKey<'a> = (&'a str, &'a [u8], AttributeRef<'a>);
 
 /// Canonicalizes `set` of `tree`; `root` is the document element (`None` for a fragment,
 /// which has no whole-document form).
@@ -125,21 +125,37 @@ impl<'a, W: Write> Renderer<'a, W> {
                 continue;
             }
             let child = NodeId(next as u32);
-            let node = self.tree.node_ref(child);
-            top.1 = match node {
-                NodeRef::Element(e) => e.data.end as usize,
-                _ => next + 1,
-            };
+            let node = self.tree.node(child);
+            let after = subtree_end(next, &node.data);
+            top.1 = after;
             if Some(child) == self.exclude {
                 continue;
             }
-            if self.copies_as_written(child) {
-                // Already canonical in the input (see `Node::canonical`): copied as it is.
+            if self.copies_as_written(next, after, node.canonical) {
+                // Already canonical in the input (see `Node::canonical`): copied as it is,
+                // together with the following siblings that are too and adjoin it.
+                let (from, mut to, mut after) = (node.span.start, node.span.end, after);
+                let parent_end = element.data.end as usize;
+                while after < parent_end {
+                    let sibling = self.tree.node(NodeId(after as u32));
+                    let sibling_end = subtree_end(after, &sibling.data);
+                    if sibling.span.start != to
+                        || !self.copies_as_written(after, sibling_end, sibling.canonical)
+                    {
+                        break;
+                    }
+                    to = sibling.span.end;
+                    after = sibling_end;
+                }
+                if let Some(top) = stack.last_mut() {
+                    top.1 = after;
+                }
+                let input = self.tree.input.as_bytes();
                 self.out
-                    .push(&self.tree.input.as_bytes()[self.tree.node(child).span.range()])?;
+                    .push(input.get(from as usize..to as usize).unwrap_or_default())?;
                 continue;
             }
-            match node {
+            match self.tree.node_ref(child) {
                 NodeRef::Element(e) => {
                     let marks = self.start_tag(e, false)?;
                     stack.push((e, next + 1, marks.0, marks.1));
@@ -150,20 +166,16 @@ impl<'a, W: Write> Renderer<'a, W> {
         Ok(())
     }
 
-    /// Whether `id` (below the apex) is written in the input exactly as inclusive C14N
+    /// Whether the node at `index` (below the apex), whose subtree ends before `end` and
+    /// whose `canonical` flag is given, is written in the input exactly as inclusive C14N
     /// writes it and contains nothing that is left out (the excluded subtree; comments and
     /// PIs are never inside such a node).
-    fn copies_as_written(&self, id: NodeId) -> bool {
-        let node = self.tree.node(id);
-        let end = match &node.data {
-            NodeData::Element(e) => e.end as usize,
-            _ => id.index() + 1,
-        };
-        node.canonical
+    fn copies_as_written(&self, index: usize, end: usize, canonical: bool) -> bool {
+        canonical
             && self.alg.family != Family::Exclusive
             && !self
                 .exclude
-                .is_some_and(|x| (id.index()..end).contains(&x.index()))
+                .is_some_and(|x| (index..end).contains(&x.index()))
     }
 
     fn leaf(&mut self, node: NodeRef<'a>) -> Result<(), C14nError> {
@@ -254,14 +266,15 @@ impl<'a, W: Write> Renderer<'a, W> {
     fn attributes(&mut self, e: ElementRef<'a>, inherit: bool) -> Result<(), C14nError> {
         let mut attrs = std::mem::take(&mut self.scratch_attrs);
         attrs.clear();
-        attrs.extend(e.attributes().map(|a| {
-            (
-                a.namespace().unwrap_or(""),
-                a.local_name(),
-                a.qname(),
-                a.value(),
-                a.canonical_as_written(),
-            )
+        let tree = self.tree;
+        let input = tree.input.as_bytes();
+        let raw = tree
+            .attrs
+            .get(e.data.attributes.range())
+            .unwrap_or_default();
+        attrs.extend(raw.iter().zip(e.attributes()).map(|(raw, a)| {
+            let ns = tree.ns_uri(raw.name.ns).unwrap_or("");
+            (ns, raw.name.local_bytes(input), a)
         }));
         if inherit {
             self.inherit_xml_attributes(e, &mut attrs)?;
@@ -269,15 +282,15 @@ impl<'a, W: Write> Renderer<'a, W> {
         if attrs.len() > 1 && !attrs.is_sorted_by(|a, b| attr_order(a, b).is_le()) {
             attrs.sort_unstable_by(attr_order);
         }
-        for &(_, _, qname, value, written) in &attrs {
+        for &(_, _, a) in &attrs {
             self.out.byte(b' ')?;
-            if let Some(written) = written {
+            if let Some(written) = a.canonical_as_written() {
                 self.out.push(written.as_bytes())?;
                 continue;
             }
-            self.out.push(qname.as_bytes())?;
+            self.out.push(a.qname().as_bytes())?;
             self.out.push(b"=\"")?;
-            escape_attribute(&mut self.out, value)?;
+            escape_attribute(&mut self.out, a.value())?;
             self.out.byte(b'"')?;
         }
         self.scratch_attrs = attrs;
@@ -331,14 +344,11 @@ impl<'a, W: Write> Renderer<'a, W> {
                         _ => {}
                     }
                 }
-                if !attrs.iter().any(|x| x.0 == XML_NS && x.1 == local) {
-                    attrs.push((
-                        XML_NS,
-                        local,
-                        a.qname(),
-                        a.value(),
-                        a.canonical_as_written(),
-                    ));
+                if !attrs
+                    .iter()
+                    .any(|x| x.0 == XML_NS && x.1 == local.as_bytes())
+                {
+                    attrs.push((XML_NS, local.as_bytes(), a));
                 }
             }
         }
@@ -350,6 +360,14 @@ impl<'a, W: Write> Renderer<'a, W> {
         self.out.push(e.qname().as_bytes())?;
         self.out.byte(b'>')?;
         Ok(())
+    }
+}
+
+/// The index after the subtree of the node at `index`, whose data is `data`.
+fn subtree_end(index: usize, data: &NodeData) -> usize {
+    match data {
+        NodeData::Element(e) => e.end as usize,
+        _ => index + 1,
     }
 }
 
@@ -421,6 +439,75 @@ fn escape<W: Write>(out: &mut Buffered<W>, bytes: &[u8], class: u8) -> std::io::
 /// Byte-wise comparison inline: attribute names are short, and a `memcmp` call per
 /// comparison dominated the sort.
 fn attr_order(a: &AttrKey<'_>, b: &AttrKey<'_>) -> std::cmp::Ordering {
-    bytes_cmp(a.0.as_bytes(), b.0.as_bytes())
-        .then_with(|| bytes_cmp(a.1.as_bytes(), b.1.as_bytes()))
+    bytes_cmp(a.0.as_bytes(), b.0.as_bytes()).then_with(|| bytes_cmp(a.1, b.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::c14n::{Algorithm, NodeSet, canonicalize_to_vec};
+    use crate::xml::{Document, ParseOptions};
+
+    fn c14n(xml: &str, exclude: Option<&str>, alg: &Algorithm) -> String {
+        let doc = Document::parse(xml.as_bytes().to_vec(), &ParseOptions::default())
+            .expect("test document parses");
+        let mut set = NodeSet::document();
+        if let Some(name) = exclude {
+            let e = doc.elements().find(|e| e.local_name() == name);
+            set = set.excluding(e.expect("element to exclude").node_id());
+        }
+        String::from_utf8(canonicalize_to_vec(&doc, &set, alg).expect("c14n")).expect("utf-8")
+    }
+
+    /// Adjoining siblings that are canonical as written are copied in one piece; an excluded
+    /// subtree among or inside them still breaks the run at the right place.
+    #[test]
+    fn runs_of_siblings_copied_as_written() {
+        let cases: &[(&str, Option<&str>, &str)] = &[
+            (
+                "<r><a>x</a><b>y</b>\n<c>z</c></r>",
+                None,
+                "<r><a>x</a><b>y</b>\n<c>z</c></r>",
+            ),
+            (
+                "<r><a>x</a><b>y</b>\n<c>z</c></r>",
+                Some("b"),
+                "<r><a>x</a>\n<c>z</c></r>",
+            ),
+            (
+                "<r><a>x</a><b><c>y</c> </b><d/></r>",
+                Some("c"),
+                "<r><a>x</a><b> </b><d></d></r>",
+            ),
+            (
+                "<r><p b=\"2\" a=\"1\"><i>x</i><j k=\"v\">y</j>t</p>\n<q/><s>u</s></r>",
+                None,
+                "<r><p a=\"1\" b=\"2\"><i>x</i><j k=\"v\">y</j>t</p>\n<q></q><s>u</s></r>",
+            ),
+            (
+                "<r><p b=\"2\" a=\"1\"><i>x</i><j k=\"v\">y</j>t</p>\n<q/><s>u</s></r>",
+                Some("j"),
+                "<r><p a=\"1\" b=\"2\"><i>x</i>t</p>\n<q></q><s>u</s></r>",
+            ),
+            (
+                "<r><a>x</a><!--c--><b>y</b></r>",
+                None,
+                "<r><a>x</a><!--c--><b>y</b></r>",
+            ),
+        ];
+        let algorithms = [
+            Algorithm::c14n10(),
+            Algorithm::c14n10().with_comments(),
+            Algorithm::exclusive(&[]),
+        ];
+        for alg in algorithms {
+            for (xml, exclude, want) in cases {
+                let want = if alg.with_comments {
+                    want.to_string()
+                } else {
+                    want.replace("<!--c-->", "")
+                };
+                assert_eq!(c14n(xml, *exclude, &alg), want, "{xml} minus {exclude:?}");
+            }
+        }
+    }
 }
