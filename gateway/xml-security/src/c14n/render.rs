@@ -220,8 +220,13 @@ impl<'a, W: Write> Renderer<'a, W> {
         if !(inclusive && !apex && declarations.is_empty()) {
             self.render_namespaces(e, apex);
         }
-        self.out.byte(b'<')?;
-        self.out.push(e.qname().as_bytes())?;
+        match written_open(self.tree, e) {
+            Some(open) => self.out.push(open)?,
+            None => {
+                self.out.byte(b'<')?;
+                self.out.push(e.qname().as_bytes())?;
+            }
+        }
         for &(prefix, uri) in &self.rendered[marks.1..] {
             match prefix {
                 None => self.out.push(b" xmlns=\"")?,
@@ -279,8 +284,19 @@ impl<'a, W: Write> Renderer<'a, W> {
         if inherit {
             self.inherit_xml_attributes(e, &mut attrs)?;
         }
-        if attrs.len() > 1 && !attrs.is_sorted_by(|a, b| attr_order(a, b).is_le()) {
-            attrs.sort_unstable_by(attr_order);
+        match attrs.as_mut_slice() {
+            [] | [_] => {}
+            // Most elements have one or two: one comparison, no sort call.
+            [a, b] => {
+                if attr_order(a, b).is_gt() {
+                    std::mem::swap(a, b);
+                }
+            }
+            more => {
+                if !more.is_sorted_by(|a, b| attr_order(a, b).is_le()) {
+                    more.sort_unstable_by(attr_order);
+                }
+            }
         }
         for &(_, _, a) in &attrs {
             self.out.byte(b' ')?;
@@ -356,11 +372,32 @@ impl<'a, W: Write> Renderer<'a, W> {
     }
 
     fn end_tag(&mut self, e: ElementRef<'a>) -> Result<(), C14nError> {
+        // Written `</name>` (the parser checked the name; the length leaves no room for
+        // whitespace): copied in one piece.
+        let written = e.data.end_tag;
+        if written.len() == e.data.name.span.len() + 3 {
+            let input = self.tree.input.as_bytes();
+            if let Some(tag) = input.get(written.range()) {
+                self.out.push(tag)?;
+                return Ok(());
+            }
+        }
         self.out.push(b"</")?;
         self.out.push(e.qname().as_bytes())?;
         self.out.byte(b'>')?;
         Ok(())
     }
+}
+
+/// `<` and the element's name as written, when the start tag begins that way (always, in
+/// well-formed input): one piece to copy.
+fn written_open<'a>(tree: &'a Tree, e: ElementRef<'a>) -> Option<&'a [u8]> {
+    let (tag, name) = (e.data.start_tag, e.data.name.span);
+    let open = tree
+        .input
+        .as_bytes()
+        .get(tag.start as usize..name.end as usize)?;
+    (open.first() == Some(&b'<') && open.len() == name.len() + 1).then_some(open)
 }
 
 /// The index after the subtree of the node at `index`, whose data is `data`.
