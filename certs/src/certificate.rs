@@ -351,7 +351,7 @@ fn extract(cert: &X509Certificate<'_>) -> Result<Fields, CertError> {
                 .unwrap_or_else(|| "unknown".into()),
         },
         _ => KeyAlgorithm::Other {
-            oid: spki.algorithm.algorithm.to_id_string(),
+            oid: oid_string(&spki.algorithm.algorithm),
         },
     };
     let mut fields = Fields {
@@ -378,7 +378,7 @@ fn extract(cert: &X509Certificate<'_>) -> Result<Fields, CertError> {
         public_key_der: spki.subject_public_key.data.to_vec(),
         key_algorithm,
         tbs_der: tbs.as_ref().to_vec(),
-        signature_algorithm: cert.signature_algorithm.algorithm.to_id_string(),
+        signature_algorithm: oid_string(&cert.signature_algorithm.algorithm),
         signature: cert.signature_value.data.to_vec(),
         key_usage: None,
         extended_key_usage: None,
@@ -471,5 +471,66 @@ fn strip_leading_zero(serial: &[u8]) -> &[u8] {
     match serial {
         [0, rest @ ..] if !rest.is_empty() => rest,
         s => s,
+    }
+}
+
+/// Dotted forms of the algorithm OIDs certificates carry, by their DER content bytes:
+/// `Oid::to_id_string` builds a `String` per arc and joins them on every call.
+const KNOWN_OIDS: &[(&[u8], &str)] = &[
+    (
+        b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0b",
+        "1.2.840.113549.1.1.11",
+    ),
+    (
+        b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0c",
+        "1.2.840.113549.1.1.12",
+    ),
+    (
+        b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0d",
+        "1.2.840.113549.1.1.13",
+    ),
+    (
+        b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x0a",
+        "1.2.840.113549.1.1.10",
+    ),
+    (
+        b"\x2a\x86\x48\x86\xf7\x0d\x01\x01\x05",
+        "1.2.840.113549.1.1.5",
+    ),
+    (b"\x2a\x86\x48\xce\x3d\x04\x03\x02", "1.2.840.10045.4.3.2"),
+    (b"\x2a\x86\x48\xce\x3d\x04\x03\x03", "1.2.840.10045.4.3.3"),
+    (b"\x2a\x86\x48\xce\x3d\x04\x03\x04", "1.2.840.10045.4.3.4"),
+    (b"\x2b\x65\x70", "1.3.101.112"),
+];
+
+/// `oid.to_id_string()`, from [`KNOWN_OIDS`] when it is one of them.
+fn oid_string(oid: &x509_parser::der_parser::oid::Oid<'_>) -> String {
+    use x509_parser::der_parser::oid::Oid;
+    KNOWN_OIDS
+        .iter()
+        .find(|(der, _)| *oid == Oid::new(std::borrow::Cow::Borrowed(der)))
+        .map_or_else(|| oid.to_id_string(), |(_, dotted)| (*dotted).to_owned())
+}
+
+#[cfg(test)]
+mod oid_tests {
+    use std::borrow::Cow;
+
+    use x509_parser::der_parser::oid::Oid;
+
+    use super::{KNOWN_OIDS, oid_string};
+
+    #[test]
+    fn known_oids_read_as_asn1_rs_formats_them() {
+        for (der, dotted) in KNOWN_OIDS {
+            let oid = Oid::new(Cow::Borrowed(der));
+            assert_eq!(oid.to_id_string(), *dotted);
+            assert_eq!(oid_string(&oid), *dotted);
+            // A relative OID with the same bytes is not the same OID.
+            let relative = Oid::new_relative(Cow::Borrowed(der));
+            assert_eq!(oid_string(&relative), relative.to_id_string());
+        }
+        let other = Oid::from(&[1, 2, 752, 1, 2, 3]).expect("valid oid");
+        assert_eq!(oid_string(&other), "1.2.752.1.2.3");
     }
 }
