@@ -155,12 +155,17 @@ impl<'a, W: Write> Renderer<'a, W> {
                     .push(input.get(from as usize..to as usize).unwrap_or_default())?;
                 continue;
             }
-            match self.tree.node_ref(child) {
-                NodeRef::Element(e) => {
+            match &node.data {
+                NodeData::Element(data) => {
+                    let e = ElementRef {
+                        tree: self.tree,
+                        id: child,
+                        data,
+                    };
                     let marks = self.start_tag(e, false)?;
                     stack.push((e, next + 1, marks.0, marks.1));
                 }
-                leaf => self.leaf(leaf)?,
+                _ => self.leaf(self.tree.node_ref(child))?,
             }
         }
         Ok(())
