@@ -1,6 +1,13 @@
-//! The parser: quick-xml tokenizes, this module enforces what quick-xml leaves to the caller
-//! (no DTD, only predefined entities, UTF-8, character and name rules, namespaces, limits) and
-//! builds the [`Tree`].
+//! The parser: the [`Lexer`] tokenizes (as quick-xml would), this module enforces what a
+//! tokenizer leaves to the caller (no DTD, only predefined entities, UTF-8, character and
+//! name rules, namespaces, limits) and builds the [`Tree`].
+//!
+//! Tokens take one of two ways. The usual ones (ordinary start tags, character data, the end
+//! tag of the open element; [`Lexer::next_usual`], [`super::tag`]) are read in one pass and
+//! added directly; everything else goes the general way ([`Lexer::next_token`]), which also
+//! decides every error. Both ways share the code that adds attributes, elements and text, and
+//! build the same tree for any input: the differential tests below and the `parse_paths`
+//! fuzz target check that through `parse_outcome`.
 
 use std::collections::HashMap;
 use std::ops::Range;
