@@ -87,13 +87,22 @@ fn openssl_speed(seconds: u64) -> Option<(f64, f64)> {
     }
 }
 
-/// Runs `a` and `b` alternately for about `budget` and returns the medians of `a`, `b` and
-/// of `b - a` per pair: both see the same machine state, which matters on a shared host.
-fn paired(
-    budget: Duration,
-    mut a: impl FnMut(),
-    mut b: impl FnMut(),
-) -> (Duration, Duration, Duration) {
+/// Times of `a` and `b` run alternately (see [`paired`]).
+struct Pair {
+    /// Medians: both operations see the same machine state, which matters on a shared host.
+    a: Duration,
+    b: Duration,
+    /// Median of `b - a` per pair.
+    diff: Duration,
+    /// The fastest single calls: the cost with the least interference. On this VM, bursts
+    /// of load from other tenants hit the longer of two alternating calls more often, which
+    /// inflates its median more than the shorter one's.
+    a_min: Duration,
+    b_min: Duration,
+}
+
+/// Runs `a` and `b` alternately for about `budget` (at least 21 pairs).
+fn paired(budget: Duration, mut a: impl FnMut(), mut b: impl FnMut()) -> Pair {
     let start = Instant::now();
     let (mut ta, mut tb, mut diff) = (Vec::new(), Vec::new(), Vec::new());
     while start.elapsed() < budget || ta.len() < 21 {
@@ -109,8 +118,13 @@ fn paired(
     ta.sort();
     tb.sort();
     diff.sort_by(f64::total_cmp);
-    let median_diff = Duration::from_secs_f64(diff[diff.len() / 2].max(0.0));
-    (ta[ta.len() / 2], tb[tb.len() / 2], median_diff)
+    Pair {
+        a: ta[ta.len() / 2],
+        b: tb[tb.len() / 2],
+        diff: Duration::from_secs_f64(diff[diff.len() / 2].max(0.0)),
+        a_min: ta[0],
+        b_min: tb[0],
+    }
 }
 
 fn us(d: Duration) -> f64 {
@@ -190,7 +204,7 @@ fn main() {
     let small = document(10 * 1024);
     let rng = SystemRandom::new();
     let mut sig = vec![0u8; key.rsa().public_modulus_len()];
-    let (rsa_private, sign_time, overhead) = paired(
+    let sign = paired(
         budget * 2,
         || {
             key.rsa()
@@ -218,7 +232,7 @@ fn main() {
         .sign(&RSA_PKCS1_SHA256, &rng, &signed, &mut signed_sig)
         .unwrap();
     let policy = VerifyPolicy::default();
-    let (rsa_public_plus_sha, verify_time, _) = paired(
+    let parse_verify = paired(
         budget,
         || public.verify(black_box(&signed), &signed_sig).unwrap(),
         || {
@@ -231,7 +245,7 @@ fn main() {
         },
     );
     let parsed = Document::parse(signed.clone(), &options).unwrap();
-    let (_, verify_only, _) = paired(
+    let verify_only = paired(
         budget,
         || public.verify(black_box(&signed), &signed_sig).unwrap(),
         || {
@@ -263,14 +277,17 @@ fn main() {
     } else {
         println!("openssl speed rsa3072: openssl not available");
     }
+    let (rsa_private, sign_time, overhead) = (sign.a, sign.b, sign.diff);
+    let rsa_public_plus_sha = parse_verify.a;
     println!(
         "aws-lc-rs RSA-3072 private op:     {:>8.1} us",
         us(rsa_private)
     );
     println!(
-        "aws-lc-rs RSA-3072 public op + SHA-256 of the signed document ({} bytes): {:>6.1} us",
+        "aws-lc-rs RSA-3072 public op + SHA-256 of the signed document ({} bytes): {:>6.1} us median, {:.1} us fastest",
         signed.len(),
-        us(rsa_public_plus_sha)
+        us(rsa_public_plus_sha),
+        us(parse_verify.a_min)
     );
     let sign_ratio = overhead.as_secs_f64() / rsa_private.as_secs_f64();
     println!(
@@ -284,22 +301,33 @@ fn main() {
         println!(
             "  relative to openssl's RSA-3072: sign non-RSA part {:.1}% of its private op; parse + verify {:.2}x its public op + SHA-256",
             overhead.as_secs_f64() * sign_s * 100.0,
-            verify_time.as_secs_f64() / (1.0 / verify_s + sha_signed.as_secs_f64())
+            parse_verify.b.as_secs_f64() / (1.0 / verify_s + sha_signed.as_secs_f64())
         );
     }
-    let verify_ratio = verify_time.as_secs_f64() / rsa_public_plus_sha.as_secs_f64();
+    let ratios = |p: &Pair| (ratio(p.b, p.a), ratio(p.b_min, p.a_min));
+    let (by_medians, by_fastest) = ratios(&parse_verify);
+    let verdict = match (by_medians <= 2.0, by_fastest <= 2.0) {
+        (true, true) => "met",
+        (false, true) => "met by the fastest calls, MISSED by the medians",
+        (true, false) => "met by the medians, MISSED by the fastest calls",
+        (false, false) => "MISSED",
+    };
     println!(
-        "parse + verify 10 KB:  {:>8.1} us  ({:.2}x RSA public op + SHA-256; target <= 2x: {})",
-        us(verify_time),
-        verify_ratio,
-        if verify_ratio <= 2.0 { "met" } else { "MISSED" }
+        "parse + verify 10 KB:  {:>8.1} us median, {:.1} us fastest ({by_medians:.2}x RSA public op + SHA-256 by medians, {by_fastest:.2}x by the fastest calls; target <= 2x: {verdict})",
+        us(parse_verify.b),
+        us(parse_verify.b_min),
     );
+    let (verify_medians, verify_fastest) = ratios(&verify_only);
     println!(
-        "  of which parse {:>6.1} us; verify of the parsed tree {:>6.1} us ({:.2}x)",
+        "  of which parse {:>6.1} us; verify of the parsed tree {:.1} us median ({verify_medians:.2}x), {:.1} us fastest ({verify_fastest:.2}x)",
         us(parse_small),
-        us(verify_only),
-        verify_only.as_secs_f64() / rsa_public_plus_sha.as_secs_f64()
+        us(verify_only.b),
+        us(verify_only.b_min),
     );
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64()
 }
 
 /// For instruction counts: runs one operation `BENCH_ITERATIONS` times (default 100) inside
